@@ -1,0 +1,2 @@
+//! The deaddrop command-line tool.
+fn main() {}
