@@ -1,0 +1,113 @@
+//! Store configuration.
+
+use std::time::Duration;
+
+use libp2p::kad::K_VALUE;
+
+/// Which provider records to keep for a key once `max_providers_per_key` is reached.
+///
+/// The local peer's own provider record is always stored or updated,
+/// whatever the setting: when the list is full it evicts one other provider
+/// (the farthest one under [`ClosestToKey`](Self::ClosestToKey), the most
+/// recently added one under [`Oldest`](Self::Oldest)).
+///
+/// # Trade-off
+///
+/// * `ClosestToKey` follows the contract documented on
+///   [`RecordStore::add_provider`](libp2p::kad::store::RecordStore::add_provider):
+///   keep the providers whose peer ids are closest (XOR distance of their
+///   kbucket keys) to the record key; a closer newcomer evicts the farthest
+///   stored provider. Lookups then converge on well-placed providers, but an
+///   attacker who can mint peer ids near a key (cheap: grind key pairs) can
+///   displace every honest provider of that key.
+/// * `Oldest` is what libp2p's `MemoryStore` does since libp2p-kad 0.46.1:
+///   once the list is full, newcomers are ignored. A Sybil flood then cannot
+///   evict providers that were already known, at the cost of keeping stale or
+///   badly placed providers until they expire or are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProviderRetention {
+    /// Keep the providers closest to the key; a closer newcomer evicts the farthest.
+    ClosestToKey,
+    /// Keep the providers that arrived first; ignore newcomers once full (MemoryStore's behaviour).
+    #[default]
+    Oldest,
+}
+
+/// When changes reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every change is committed and fsynced before the call returns.
+    /// Safest, but each write costs one fsync (milliseconds on most disks).
+    #[default]
+    Immediate,
+    /// Group sync. Every change is committed immediately (readers see it at
+    /// once) using redb's non-durable commits, and a durable (fsynced) commit
+    /// is made at most once per `interval`: by the first write after the
+    /// interval has elapsed, by [`PersistentStore::flush`](crate::PersistentStore::flush) /
+    /// [`PersistentStore::flush_if_due`](crate::PersistentStore::flush_if_due),
+    /// or when the store is dropped.
+    ///
+    /// **Loss window:** a crash (process kill or power loss) loses the writes
+    /// made since the last durable commit, i.e. at most `interval` worth of
+    /// writes if the node calls `flush_if_due` at least every `interval`
+    /// (writes are otherwise only made durable by the next write or the drop).
+    /// The database always reopens in a consistent state: the last durable
+    /// commit, with counts derived from table lengths.
+    Periodic {
+        /// Maximum time between durable commits while writes are arriving.
+        interval: Duration,
+    },
+}
+
+/// Configuration of a [`PersistentStore`](crate::PersistentStore).
+///
+/// The first four limits have the same meaning and defaults as libp2p's
+/// `MemoryStoreConfig`.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The maximum number of value records (default 1024).
+    pub max_records: usize,
+    /// Values must be strictly smaller than this many bytes (default 65 KiB),
+    /// as in `MemoryStore`.
+    pub max_value_bytes: usize,
+    /// The maximum number of providers stored per key (default `K_VALUE` = 20).
+    pub max_providers_per_key: usize,
+    /// The maximum number of distinct keys having provider records
+    /// (default 1024). Like `MemoryStore`, this counts every key with at
+    /// least one provider, not only keys provided by the local peer.
+    pub max_provided_keys: usize,
+    /// Which providers to keep when a key's list is full.
+    pub provider_retention: ProviderRetention,
+    /// When changes are fsynced.
+    pub durability: Durability,
+    /// Size of redb's page cache in bytes (default 16 MiB).
+    pub cache_size_bytes: usize,
+    /// Capacity, in records, of the write-through cache of recently written
+    /// values, which `get` serves without touching the database (default 4096;
+    /// 0 disables it).
+    pub hot_cache_records: usize,
+    /// Records read per read transaction by [`records()`](libp2p::kad::store::RecordStore::records)
+    /// (default 256); bounds the iterator's memory.
+    pub records_batch: usize,
+    /// Verify every page checksum when opening (default `true`). This reads
+    /// the whole file once per open, and turns a damaged file into
+    /// [`StoreError::Corrupt`](crate::StoreError::Corrupt) instead of trusting it.
+    pub verify_on_open: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            max_records: 1024,
+            max_value_bytes: 65 * 1024,
+            max_providers_per_key: K_VALUE.get(),
+            max_provided_keys: 1024,
+            provider_retention: ProviderRetention::default(),
+            durability: Durability::default(),
+            cache_size_bytes: 16 * 1024 * 1024,
+            hot_cache_records: 4096,
+            records_batch: 256,
+            verify_on_open: true,
+        }
+    }
+}

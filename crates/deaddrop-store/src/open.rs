@@ -1,0 +1,128 @@
+//! Opening a database file safely: engine errors, corrupt and foreign files.
+
+use std::{
+    panic::{AssertUnwindSafe, catch_unwind},
+    path::Path,
+};
+
+use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableHandle};
+
+use crate::{
+    config::StoreConfig,
+    error::StoreError,
+    tables::{MAGIC, META, Tables, VERSION},
+};
+
+/// Opens or creates the database at `path` and checks/initialises its format.
+pub(crate) fn open_file(path: &Path, config: &StoreConfig) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder
+        .set_cache_size(config.cache_size_bytes)
+        .set_check_integrity_on_open(config.verify_on_open);
+    // redb may panic (debug assertions) on some malformed files instead of
+    // returning an error; never let that escape to the caller.
+    let opened = catch_unwind(AssertUnwindSafe(|| builder.create(path)));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(map_open_error(path, e)),
+        Err(panic) => {
+            return Err(StoreError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("storage engine panicked: {}", panic_message(&*panic)),
+            });
+        }
+    };
+    let checked = catch_unwind(AssertUnwindSafe(|| init_or_check(&db, path)));
+    match checked {
+        Ok(r) => r.map(|()| db),
+        Err(panic) => Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            reason: format!("storage engine panicked: {}", panic_message(&*panic)),
+        }),
+    }
+}
+
+/// Creates an in-memory database (nothing touches the disk).
+pub(crate) fn open_in_memory(config: &StoreConfig) -> Result<Database, StoreError> {
+    let db = Database::builder()
+        .set_cache_size(config.cache_size_bytes)
+        .create_with_backend(redb::backends::InMemoryBackend::new())
+        .map_err(StoreError::storage)?;
+    init_or_check(&db, Path::new(":memory:"))?;
+    Ok(db)
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}
+
+fn map_open_error(path: &Path, e: DatabaseError) -> StoreError {
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+            path: path.to_owned(),
+        },
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() != std::io::ErrorKind::InvalidData
+                && io.kind() != std::io::ErrorKind::UnexpectedEof =>
+        {
+            StoreError::Storage(format!("{}: {io}", path.display()))
+        }
+        other => StoreError::Corrupt {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Checks that `db` is ours (or empty, in which case it is initialised).
+fn init_or_check(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let foreign = |reason: &str| StoreError::Foreign {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let read = db.begin_read()?;
+    let names: Vec<String> = read.list_tables()?.map(|h| h.name().to_owned()).collect();
+    let fresh = names.is_empty();
+    if !fresh {
+        if !names.iter().any(|n| n == META.name()) {
+            return Err(foreign("no deaddrop-store metadata table"));
+        }
+        let meta = read
+            .open_table(META)
+            .map_err(|e| foreign(&format!("metadata table unreadable: {e}")))?;
+        let magic = meta.get("magic")?.map(|g| g.value().to_vec());
+        if magic.as_deref() != Some(MAGIC) {
+            return Err(foreign("metadata has the wrong magic"));
+        }
+        let version = meta
+            .get("version")?
+            .and_then(|g| <[u8; 4]>::try_from(g.value()).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| foreign("metadata has no version"))?;
+        if version != VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                path: path.to_owned(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+    }
+    drop(read);
+    // Create any missing table (and the metadata on a fresh file).
+    let txn = db.begin_write()?;
+    {
+        let mut t = Tables::open(&txn)?;
+        if fresh {
+            t.meta.insert("magic", MAGIC)?;
+            t.meta.insert("version", VERSION.to_be_bytes().as_slice())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! Table layout and the write-side operations that keep tables consistent.
+//!
+//! Every change to the store happens in one redb write transaction that
+//! opens all tables through [`Tables`]; the helpers here update the primary
+//! tables and their indexes together, so a crash at any moment leaves either
+//! the old or the new state, never a mix. Counts are table lengths (O(1) in
+//! redb), so they cannot drift from the contents.
+
+use libp2p::PeerId;
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use crate::{
+    clock::Clock,
+    codec::{self, KIND_PROVIDER, KIND_RECORD, ProviderValue},
+    error::StoreError,
+};
+
+/// Format metadata: `magic`, `version`, `next_seq`.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("deaddrop_store_meta");
+/// Value records: record key -> encoded record.
+pub(crate) const RECORDS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("deaddrop_store_records");
+/// Provider records: provider table key -> encoded provider value.
+pub(crate) const PROVIDERS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("deaddrop_store_providers");
+/// Number of providers per record key (its length is the number of provider keys).
+pub(crate) const PROVIDER_KEYS: TableDefinition<&[u8], u32> =
+    TableDefinition::new("deaddrop_store_provider_keys");
+/// Record keys the local peer provides.
+pub(crate) const LOCAL_PROVIDED: TableDefinition<&[u8], ()> =
+    TableDefinition::new("deaddrop_store_local_provided");
+/// Expiry index: expiry key -> ().
+pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("deaddrop_store_expiry");
+
+/// Magic value identifying our databases.
+pub(crate) const MAGIC: &[u8] = b"deaddrop-store";
+/// On-disk format version written by this build.
+pub(crate) const VERSION: u32 = 1;
+
+/// All tables of one write transaction.
+pub(crate) struct Tables<'txn> {
+    pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) records: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(crate) providers: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(crate) provider_keys: Table<'txn, &'static [u8], u32>,
+    pub(crate) local_provided: Table<'txn, &'static [u8], ()>,
+    pub(crate) expiry: Table<'txn, &'static [u8], ()>,
+}
+
+/// What a sweep removed.
+#[derive(Default)]
+pub(crate) struct Swept {
+    /// Number of records and provider records removed.
+    pub(crate) removed: usize,
+    /// Keys of the value records removed (to evict them from caches).
+    pub(crate) record_keys: Vec<Vec<u8>>,
+}
+
+impl<'txn> Tables<'txn> {
+    /// Opens (creating if needed) every table.
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Tables {
+            meta: txn.open_table(META)?,
+            records: txn.open_table(RECORDS)?,
+            providers: txn.open_table(PROVIDERS)?,
+            provider_keys: txn.open_table(PROVIDER_KEYS)?,
+            local_provided: txn.open_table(LOCAL_PROVIDED)?,
+            expiry: txn.open_table(EXPIRY)?,
+        })
+    }
+
+    /// Allocates the next provider arrival sequence number.
+    pub(crate) fn next_seq(&mut self) -> Result<u64, StoreError> {
+        let cur = match self.meta.get("next_seq")? {
+            Some(g) => {
+                let b = g.value();
+                let a: [u8; 8] = b
+                    .try_into()
+                    .map_err(|_| StoreError::Decode("next_seq".into()))?;
+                u64::from_be_bytes(a)
+            }
+            None => 0,
+        };
+        self.meta
+            .insert("next_seq", cur.wrapping_add(1).to_be_bytes().as_slice())?;
+        Ok(cur)
+    }
+
+    /// Writes a value record (already encoded) and its expiry-index entry,
+    /// replacing the index entry of the previous version.
+    pub(crate) fn write_record(
+        &mut self,
+        key: &[u8],
+        encoded: &[u8],
+        old_expiry: Option<u64>,
+        new_expiry: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.records.insert(key, encoded)?;
+        if old_expiry != new_expiry {
+            if let Some(e) = old_expiry {
+                self.expiry
+                    .remove(codec::expiry_key(e, KIND_RECORD, key).as_slice())?;
+            }
+            if let Some(e) = new_expiry {
+                self.expiry
+                    .insert(codec::expiry_key(e, KIND_RECORD, key).as_slice(), ())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a value record and its index entry. Returns whether it existed.
+    pub(crate) fn remove_record(&mut self, key: &[u8]) -> Result<bool, StoreError> {
+        let old = match self.records.remove(key)? {
+            Some(g) => codec::record_expiry(g.value()),
+            None => return Ok(false),
+        };
+        // An undecodable record is removed anyway; its index entry (if any)
+        // is dropped by the sweep, which checks entries against their target.
+        if let Ok(Some(e)) = old {
+            self.expiry
+                .remove(codec::expiry_key(e, KIND_RECORD, key).as_slice())?;
+        }
+        Ok(true)
+    }
+
+    /// Number of providers currently stored for `key`.
+    pub(crate) fn provider_count(&self, key: &[u8]) -> Result<u32, StoreError> {
+        Ok(self.provider_keys.get(key)?.map_or(0, |g| g.value()))
+    }
+
+    /// Inserts or replaces a provider entry, maintaining counts and indexes.
+    /// `old` is the entry being replaced (same table key), if any.
+    pub(crate) fn write_provider(
+        &mut self,
+        key: &[u8],
+        provider: &PeerId,
+        local: &PeerId,
+        encoded: &[u8],
+        old: Option<&ProviderValue>,
+        new_expiry: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let tk = codec::provider_key(key, provider);
+        self.providers.insert(tk.as_slice(), encoded)?;
+        let old_expiry = old.and_then(|o| o.expires_unix);
+        if old.is_none() {
+            let n = self.provider_count(key)?;
+            self.provider_keys.insert(key, n.saturating_add(1))?;
+            if provider == local {
+                self.local_provided.insert(key, ())?;
+            }
+        }
+        if old_expiry != new_expiry {
+            if let Some(e) = old_expiry {
+                self.expiry
+                    .remove(codec::expiry_key(e, KIND_PROVIDER, &tk).as_slice())?;
+            }
+            if let Some(e) = new_expiry {
+                self.expiry
+                    .insert(codec::expiry_key(e, KIND_PROVIDER, &tk).as_slice(), ())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the provider entry with table key `tk`. Returns whether it existed.
+    pub(crate) fn remove_provider_entry(
+        &mut self,
+        tk: &[u8],
+        local: &PeerId,
+    ) -> Result<bool, StoreError> {
+        let old_expiry = match self.providers.remove(tk)? {
+            Some(g) => {
+                let v = g.value();
+                // Only the expiry is needed; a damaged value is still removed.
+                decode_expiry_only(v)
+            }
+            None => return Ok(false),
+        };
+        let (key, peer) = codec::split_provider_key(tk)?;
+        if let Some(e) = old_expiry {
+            self.expiry
+                .remove(codec::expiry_key(e, KIND_PROVIDER, tk).as_slice())?;
+        }
+        if peer == local.to_bytes().as_slice() {
+            self.local_provided.remove(key)?;
+        }
+        let n = self.provider_count(key)?;
+        if n <= 1 {
+            self.provider_keys.remove(key)?;
+        } else {
+            self.provider_keys.insert(key, n - 1)?;
+        }
+        Ok(true)
+    }
+
+    /// Removes up to `max` entries whose expiry is `<= now_unix`, earliest first.
+    pub(crate) fn sweep(
+        &mut self,
+        now_unix: u64,
+        max: usize,
+        local: &PeerId,
+        clock: Clock,
+    ) -> Result<Swept, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.expiry.range::<&[u8]>(..)? {
+            if due.len() >= max {
+                break;
+            }
+            let (k, _) = entry?;
+            let k = k.value().to_vec();
+            let (e, _, _) = codec::split_expiry_key(&k)?;
+            if e > now_unix {
+                break;
+            }
+            due.push(k);
+        }
+        let mut swept = Swept::default();
+        for ik in due {
+            let (e, kind, rest) = codec::split_expiry_key(&ik)?;
+            self.expiry.remove(ik.as_slice())?;
+            // Only remove the target if this index entry is its current expiry.
+            if kind == KIND_RECORD {
+                let current = match self.records.get(rest)? {
+                    Some(g) => codec::record_expiry(g.value()).ok().flatten(),
+                    None => None,
+                };
+                if current == Some(e) && self.remove_record(rest)? {
+                    swept.removed += 1;
+                    swept.record_keys.push(rest.to_vec());
+                }
+            } else {
+                let current = match self.providers.get(rest)? {
+                    Some(g) => codec::decode_provider(rest, g.value(), clock)
+                        .ok()
+                        .and_then(|v| v.expires_unix),
+                    None => None,
+                };
+                if current == Some(e) && self.remove_provider_entry(rest, local)? {
+                    swept.removed += 1;
+                }
+            }
+        }
+        Ok(swept)
+    }
+}
+
+/// Expiry of an encoded provider value, if readable.
+fn decode_expiry_only(v: &[u8]) -> Option<u64> {
+    // Layout: [format][flags][expires u64]? ...
+    if v.len() >= 10 && v[1] & 2 != 0 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&v[2..10]);
+        Some(u64::from_be_bytes(a))
+    } else {
+        None
+    }
+}
