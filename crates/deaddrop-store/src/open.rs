@@ -5,16 +5,23 @@ use std::{
     path::Path,
 };
 
-use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableHandle};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableHandle};
+
+use libp2p::PeerId;
 
 use crate::{
+    codec,
     config::StoreConfig,
     error::StoreError,
     tables::{MAGIC, META, Tables, VERSION},
 };
 
 /// Opens or creates the database at `path` and checks/initialises its format.
-pub(crate) fn open_file(path: &Path, config: &StoreConfig) -> Result<Database, StoreError> {
+pub(crate) fn open_file(
+    path: &Path,
+    config: &StoreConfig,
+    local: &PeerId,
+) -> Result<Database, StoreError> {
     let mut builder = Database::builder();
     builder
         .set_cache_size(config.cache_size_bytes)
@@ -32,7 +39,7 @@ pub(crate) fn open_file(path: &Path, config: &StoreConfig) -> Result<Database, S
             });
         }
     };
-    let checked = catch_unwind(AssertUnwindSafe(|| init_or_check(&db, path)));
+    let checked = catch_unwind(AssertUnwindSafe(|| init_or_check(&db, path, local)));
     match checked {
         Ok(r) => r.map(|()| db),
         Err(panic) => Err(StoreError::Corrupt {
@@ -43,12 +50,12 @@ pub(crate) fn open_file(path: &Path, config: &StoreConfig) -> Result<Database, S
 }
 
 /// Creates an in-memory database (nothing touches the disk).
-pub(crate) fn open_in_memory(config: &StoreConfig) -> Result<Database, StoreError> {
+pub(crate) fn open_in_memory(config: &StoreConfig, local: &PeerId) -> Result<Database, StoreError> {
     let db = Database::builder()
         .set_cache_size(config.cache_size_bytes)
         .create_with_backend(redb::backends::InMemoryBackend::new())
         .map_err(StoreError::storage)?;
-    init_or_check(&db, Path::new(":memory:"))?;
+    init_or_check(&db, Path::new(":memory:"), local)?;
     Ok(db)
 }
 
@@ -81,7 +88,7 @@ fn map_open_error(path: &Path, e: DatabaseError) -> StoreError {
 }
 
 /// Checks that `db` is ours (or empty, in which case it is initialised).
-fn init_or_check(db: &Database, path: &Path) -> Result<(), StoreError> {
+fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), StoreError> {
     let foreign = |reason: &str| StoreError::Foreign {
         path: path.to_owned(),
         reason: reason.to_owned(),
@@ -122,7 +129,34 @@ fn init_or_check(db: &Database, path: &Path) -> Result<(), StoreError> {
             t.meta.insert("magic", MAGIC)?;
             t.meta.insert("version", VERSION.to_be_bytes().as_slice())?;
         }
+        let me = local.to_bytes();
+        let stored = t.meta.get("local_peer")?.map(|g| g.value().to_vec());
+        if stored.as_deref() != Some(me.as_slice()) {
+            if stored.is_some() {
+                tracing::info!(%local, "deaddrop-store: local peer id changed, rebuilding provided set");
+            }
+            rebuild_local_provided(&mut t, &me)?;
+            t.meta.insert("local_peer", me.as_slice())?;
+        }
     }
     txn.commit()?;
+    Ok(())
+}
+
+/// Makes `local_provided` list exactly the keys provided by peer `me`
+/// (needed when the store is reopened under another local peer id).
+fn rebuild_local_provided(t: &mut Tables<'_>, me: &[u8]) -> Result<(), StoreError> {
+    t.local_provided.retain(|_, ()| false)?;
+    let mut keys = Vec::new();
+    for entry in t.providers.range::<&[u8]>(..)? {
+        let (k, _) = entry?;
+        let (key, peer) = codec::split_provider_key(k.value())?;
+        if peer == me {
+            keys.push(key.to_vec());
+        }
+    }
+    for k in keys {
+        t.local_provided.insert(k.as_slice(), ())?;
+    }
     Ok(())
 }

@@ -81,14 +81,14 @@ impl PersistentStore {
         config: StoreConfig,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = open::open_file(path, &config)?;
+        let db = open::open_file(path, &config, &local_id)?;
         Ok(Self::from_db(db, local_id, config, Some(path.to_owned())))
     }
 
     /// Creates a store that lives in memory only (for tests): same code
     /// paths, nothing on disk, durability settings are irrelevant.
     pub fn in_memory(local_id: PeerId, config: StoreConfig) -> Result<Self, StoreError> {
-        let db = open::open_in_memory(&config)?;
+        let db = open::open_in_memory(&config, &local_id)?;
         Ok(Self::from_db(db, local_id, config, None))
     }
 

@@ -310,14 +310,14 @@ fn expired_on_arrival<S: RecordStore>(make: &impl Fn(PeerId, Limits) -> S, dev: 
     }
     // A record that expires while stored.
     let mut r = record(3, 5);
-    r.expires = Some(Instant::now() + Duration::from_millis(30));
+    r.expires = Some(Instant::now() + Duration::from_millis(150));
     let mut p = provider(&key(4), PeerId::random(), 1);
     p.expires = r.expires;
     s.put(r).unwrap();
     s.add_provider(p).unwrap();
     assert!(s.get(&key(3)).is_some());
     assert_eq!(s.providers(&key(4)).len(), 1);
-    std::thread::sleep(Duration::from_millis(40));
+    std::thread::sleep(Duration::from_millis(200));
     if dev.hides_expired {
         assert!(s.get(&key(3)).is_none());
         assert!(s.providers(&key(4)).is_empty());
