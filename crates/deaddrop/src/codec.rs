@@ -132,3 +132,77 @@ pub fn parse_ttl_secs(text: &str) -> Result<std::time::Duration> {
     }
     Ok(std::time::Duration::from_secs(secs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_text_gets_a_clear_error_and_never_panics() {
+        let cases = [
+            ("", "empty"),
+            ("hello", "expected text starting with ur:arid/"),
+            ("ur:envelope/tpsoidisinolzofebb", "got a ur:envelope"),
+            ("ur:arid/", "malformed"),
+            ("ur:arid/hdcxzzzz", "malformed"),
+            (
+                "ur:arid/hdcxaeadaoaxaaahamatayasbkbdbnbtbabsbebybgbwbbbzcmchcscfcycwcecackctwerlrpyz",
+                "malformed",
+            ),
+            ("ur:ARID/😀😀", "malformed"),
+            ("ur:", "expected text starting with ur:arid/"),
+        ];
+        for (text, expected) in cases {
+            let err = parse_arid(text).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { what: "ARID", .. }),
+                "{text:?}: {err}"
+            );
+            assert!(err.to_string().contains(expected), "{text:?}: {err}");
+        }
+        let arid = arid_to_ur(&ARID::new());
+        let err = parse_envelope(&arid).unwrap_err();
+        assert!(err.to_string().contains("got a ur:arid"), "{err}");
+        assert!(parse_envelope("ur:envelope/lfaoaa").is_err());
+        assert!(envelope_from_bytes(&[]).is_err());
+        assert!(envelope_from_bytes(&[0xd8, 0xc8, 0xff]).is_err());
+    }
+
+    #[test]
+    fn round_trips() {
+        let arid = ARID::new();
+        assert_eq!(
+            parse_arid(&format!("  {}\n", arid_to_ur(&arid))).unwrap(),
+            arid
+        );
+        let envelope = Envelope::new("hi").add_assertion("n", 7);
+        let sealed = seal("d", &arid, &envelope);
+        assert_ne!(sealed, envelope_to_bytes(&envelope));
+        assert_eq!(
+            envelope_to_ur(&unseal("d", &arid, &sealed).unwrap()),
+            envelope_to_ur(&envelope)
+        );
+        // Unsealing with the wrong ARID does not yield the envelope.
+        assert!(matches!(
+            unseal("d", &ARID::new(), &sealed),
+            Err(Error::Tampered(_))
+        ));
+    }
+
+    #[test]
+    fn ttl_parsing() {
+        assert_eq!(
+            parse_ttl_secs(" 60 ").unwrap(),
+            std::time::Duration::from_secs(60)
+        );
+        for bad in ["", "abc", "-1", "1.5", "0", "99999999999999999999999"] {
+            assert!(
+                matches!(
+                    parse_ttl_secs(bad),
+                    Err(Error::InvalidInput { what: "TTL", .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -83,3 +83,67 @@ where
         tokio::time::sleep_until((now + delay).min(deadline)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn delays_grow_and_cap() {
+        let d: Vec<_> = Backoff::new(Duration::from_millis(2), Duration::from_millis(10))
+            .delays()
+            .take(5)
+            .collect();
+        let ms: Vec<u128> = d.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(ms, vec![2, 4, 8, 10, 10]);
+        // A nonsensical factor does not shrink or stall the delays.
+        let odd = Backoff {
+            initial: Duration::from_millis(3),
+            max: Duration::from_millis(1),
+            factor: f64::NAN,
+        };
+        assert!(odd.delays().take(3).all(|d| d == Duration::from_millis(3)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_exactly_at_the_deadline() {
+        let probes = AtomicU32::new(0);
+        let start = Instant::now();
+        let out: Option<()> = wait_for(Duration::from_millis(1000), Backoff::default(), || async {
+            probes.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        })
+        .await
+        .unwrap();
+        assert!(out.is_none());
+        assert_eq!(start.elapsed(), Duration::from_millis(1000));
+        // 5+10+20+...+640 ms = 1275 > 1000: first probe plus 8 backoff probes, the last one cut
+        // to the deadline.
+        assert_eq!(probes.load(Ordering::SeqCst), 9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn returns_as_soon_as_the_probe_finds_a_value() {
+        let probes = AtomicU32::new(0);
+        let start = Instant::now();
+        let out = wait_for(Duration::from_secs(30), Backoff::default(), || async {
+            let n = probes.fetch_add(1, Ordering::SeqCst);
+            Ok((n == 3).then_some(n))
+        })
+        .await
+        .unwrap();
+        assert_eq!(out, Some(3));
+        assert_eq!(start.elapsed(), Duration::from_millis(5 + 10 + 20));
+    }
+
+    #[tokio::test]
+    async fn an_error_ends_the_wait() {
+        let out: Result<Option<()>> =
+            wait_for(Duration::from_secs(30), Backoff::default(), || async {
+                Err(crate::Error::backend_msg("test", "boom"))
+            })
+            .await;
+        assert!(out.is_err());
+    }
+}
