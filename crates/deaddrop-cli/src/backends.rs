@@ -1,9 +1,11 @@
 //! Opens the backend the user named. The only place that knows every backend.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use deaddrop::local::default_db_path;
 use deaddrop::{Error, KvStore, LocalConfig, LocalStore, Result};
+use deaddrop_mainline::{MainlineConfig, MainlineStore};
 
 use crate::options::{StorageArgs, StorageKind};
 
@@ -17,8 +19,19 @@ pub async fn open_store(args: &StorageArgs) -> Result<Arc<dyn KvStore>> {
             };
             Ok(Arc::new(LocalStore::open(path, LocalConfig::default())?))
         }
+        StorageKind::Mainline => Ok(Arc::new(open_mainline(args)?)),
         other => Err(not_available(other)),
     }
+}
+
+/// The Mainline DHT store of `--bootstrap`, `--mainline-request-timeout`, `--mainline-server`.
+fn open_mainline(args: &StorageArgs) -> Result<MainlineStore> {
+    let mut config = MainlineConfig::with_bootstrap(args.bootstrap.iter().cloned());
+    if let Some(ms) = args.mainline_request_timeout {
+        config = config.request_timeout(Duration::from_millis(ms));
+    }
+    config.server_mode = args.mainline_server;
+    MainlineStore::open(config)
 }
 
 fn not_available(kind: StorageKind) -> Error {

@@ -112,6 +112,26 @@ pub struct StorageArgs {
     /// Database file of the local backend [default: <user data dir>/deaddrop/local.db].
     #[arg(long, value_name = "PATH", env = "DEADDROP_DB", global = true)]
     pub db: Option<PathBuf>,
+
+    /// Mainline DHT bootstrap node (repeatable, or comma-separated) [default: the public
+    /// bootstrap nodes of the `mainline` crate, used only when none is given].
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "DEADDROP_BOOTSTRAP",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub bootstrap: Vec<String>,
+
+    /// Mainline DHT UDP request timeout in milliseconds [default: 2000]. A Mainline lookup
+    /// lasts about this long.
+    #[arg(long, value_name = "MS", global = true)]
+    pub mainline_request_timeout: Option<u64>,
+
+    /// Run the Mainline DHT node in server mode (answer other nodes) from the start.
+    #[arg(long, global = true)]
+    pub mainline_server: bool,
 }
 
 /// `put`.
