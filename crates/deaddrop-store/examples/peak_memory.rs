@@ -97,8 +97,17 @@ fn main() {
             };
             let config = StoreConfig {
                 max_records: n as usize,
+                cache_size_bytes: std::env::var("CACHE_MB")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .map_or(StoreConfig::default().cache_size_bytes, |mb| mb << 20),
                 durability: Durability::Periodic {
-                    interval: Duration::from_secs(1),
+                    interval: Duration::from_millis(
+                        std::env::var("INTERVAL_MS")
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(1000),
+                    ),
                 },
                 ..StoreConfig::default()
             };

@@ -54,6 +54,12 @@ impl HotCache {
         }
     }
 
+    /// Forgets everything (after an abandoned batch of writes).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+
     pub(crate) fn remove(&mut self, k: &[u8]) {
         self.map.remove(&RecordKey::new(&k));
     }

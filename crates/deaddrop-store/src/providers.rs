@@ -12,7 +12,7 @@ use crate::{
     codec::{self, ProviderValue},
     config::ProviderRetention,
     error::{PutError, StoreError},
-    store::PersistentStore,
+    store::{INLINE_SWEEP, PersistentStore, with_read_txn},
     tables::{LOCAL_PROVIDED, PROVIDERS, Tables},
 };
 
@@ -53,11 +53,9 @@ impl PersistentStore {
         let new_expiry = rec.expires.map(|t| self.clock.to_unix(t));
         let tk = codec::provider_key(key, &rec.provider);
         let is_local = rec.provider == self.local;
-        let (txn, durable) = self.begin_write()?;
-        let outcome = {
-            let mut t = Tables::open(&txn)?;
+        self.write(|s, t| {
             let stored = match t.providers.get(tk.as_slice())? {
-                Some(g) => Some(codec::decode_provider(&tk, g.value(), self.clock)?),
+                Some(g) => Some(codec::decode_provider(&tk, g.value(), s.clock)?),
                 None => None,
             };
             let live = stored
@@ -66,31 +64,20 @@ impl PersistentStore {
                 .map(|v| &v.record);
             let republication = live.is_some_and(|old| old.addresses == rec.addresses);
             if !republication {
-                self.validator
+                s.validator
                     .validate_provider(live, &rec)
                     .map_err(PutError::Rejected)?;
             }
-            if let Some(old) = stored {
+            let outcome = if let Some(old) = stored {
                 let enc = codec::encode_provider(&rec, new_expiry, old.seq);
-                t.write_provider(
-                    key,
-                    &rec.provider,
-                    &self.local,
-                    &enc,
-                    Some(&old),
-                    new_expiry,
-                )?;
+                t.write_provider(key, &rec.provider, &s.local, &enc, Some(&old), new_expiry)?;
                 ProviderAdded::Updated
             } else {
-                self.insert_new_provider(&mut t, &rec, now_unix, new_expiry, is_local)?
-            }
-        };
-        if outcome == ProviderAdded::Ignored {
-            txn.abort().map_err(StoreError::from)?;
-        } else {
-            self.commit(txn, durable)?;
-        }
-        Ok(outcome)
+                s.insert_new_provider(t, &rec, now_unix, new_expiry, is_local)?
+            };
+            let wrote = outcome != ProviderAdded::Ignored;
+            Ok((outcome, wrote))
+        })
     }
 
     fn insert_new_provider(
@@ -105,7 +92,7 @@ impl PersistentStore {
         let cfg = &self.config;
         if t.provider_count(key)? == 0 && t.provider_keys.len()? >= cfg.max_provided_keys as u64 {
             // Keys whose providers all expired still count until swept.
-            t.sweep(now_unix, 64, &self.local, self.clock)?;
+            t.sweep(now_unix, INLINE_SWEEP, &self.local, self.clock)?;
             if t.provider_keys.len()? >= cfg.max_provided_keys as u64 {
                 return Err(PutError::MaxProvidedKeys);
             }
@@ -193,26 +180,20 @@ impl PersistentStore {
         provider: &PeerId,
     ) -> Result<bool, StoreError> {
         let tk = codec::provider_key(key.as_ref(), provider);
-        let (txn, durable) = self.begin_write()?;
-        let removed = {
-            let mut t = Tables::open(&txn)?;
-            t.remove_provider_entry(&tk, &self.local)?
-        };
-        if removed {
-            self.commit(txn, durable)?;
-        } else {
-            txn.abort()?;
-        }
-        Ok(removed)
+        self.write(|s, t| {
+            let removed = t.remove_provider_entry(&tk, &s.local)?;
+            Ok((removed, removed))
+        })
     }
 
     /// The unexpired providers of `key`, in arrival order.
     pub fn try_providers(&self, key: &RecordKey) -> Result<Vec<ProviderRecord>, StoreError> {
         let now_unix = self.clock.now_unix();
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(PROVIDERS)?;
-        let mut list: Vec<ProviderValue> = self
-            .scan_key(&table, key.as_ref())?
+        let scanned = with_read_txn!(self, |txn| {
+            let table = txn.open_table(PROVIDERS)?;
+            self.scan_key(&table, key.as_ref())?
+        });
+        let mut list: Vec<ProviderValue> = scanned
             .into_iter()
             .map(|(_, v)| v)
             .filter(|v| v.expires_unix.is_none_or(|e| e > now_unix))
@@ -225,20 +206,21 @@ impl PersistentStore {
     /// `max_provided_keys`, so they are collected in memory).
     pub fn try_provided(&self) -> Result<Vec<Cow<'static, ProviderRecord>>, StoreError> {
         let now_unix = self.clock.now_unix();
-        let txn = self.db.begin_read()?;
-        let local = txn.open_table(LOCAL_PROVIDED)?;
-        let providers = txn.open_table(PROVIDERS)?;
         let mut out = Vec::new();
-        for entry in local.range::<&[u8]>(..)? {
-            let (k, _) = entry?;
-            let tk = codec::provider_key(k.value(), &self.local);
-            if let Some(g) = providers.get(tk.as_slice())? {
-                let v = codec::decode_provider(&tk, g.value(), self.clock)?;
-                if v.expires_unix.is_none_or(|e| e > now_unix) {
-                    out.push(Cow::Owned(v.record));
+        with_read_txn!(self, |txn| {
+            let local = txn.open_table(LOCAL_PROVIDED)?;
+            let providers = txn.open_table(PROVIDERS)?;
+            for entry in local.range::<&[u8]>(..)? {
+                let (k, _) = entry?;
+                let tk = codec::provider_key(k.value(), &self.local);
+                if let Some(g) = providers.get(tk.as_slice())? {
+                    let v = codec::decode_provider(&tk, g.value(), self.clock)?;
+                    if v.expires_unix.is_none_or(|e| e > now_unix) {
+                        out.push(Cow::Owned(v.record));
+                    }
                 }
             }
-        }
+        });
         Ok(out)
     }
 }

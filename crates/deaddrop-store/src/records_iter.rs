@@ -3,9 +3,14 @@
 use std::{borrow::Cow, ops::Bound};
 
 use libp2p::kad::Record;
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
-use crate::{codec, error::StoreError, store::PersistentStore, tables::RECORDS};
+use crate::{
+    codec,
+    error::StoreError,
+    store::{PersistentStore, with_read_txn},
+    tables::RECORDS,
+};
 
 /// Iterator returned by [`RecordStore::records`](libp2p::kad::store::RecordStore::records).
 ///
@@ -37,28 +42,34 @@ impl<'a> RecordsIter<'a> {
     fn refill(&mut self) -> Result<(), StoreError> {
         let batch = self.store.config.records_batch.max(1);
         let now_unix = self.store.clock.now_unix();
-        let txn = self.store.db.begin_read()?;
-        let table = txn.open_table(RECORDS)?;
-        let range = match &self.after {
-            None => table.range::<&[u8]>(..)?,
-            Some(k) => table.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded))?,
-        };
+        let store = self.store;
         let mut out = Vec::with_capacity(batch);
         let mut seen = 0;
-        for entry in range {
-            let (k, v) = entry?;
-            seen += 1;
-            let key = k.value();
-            self.after = Some(key.to_vec());
-            match codec::decode_record(key, v.value(), self.store.clock) {
-                Ok((r, e)) if e.is_none_or(|e| e > now_unix) => out.push(r),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "deaddrop-store: skipping undecodable record"),
+        with_read_txn!(store, |txn| {
+            let table = txn.open_table(RECORDS)?;
+            let range = match &self.after {
+                None => table.range::<&[u8]>(..)?,
+                Some(k) => {
+                    table.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded))?
+                }
+            };
+            for entry in range {
+                let (k, v) = entry?;
+                seen += 1;
+                let key = k.value();
+                self.after = Some(key.to_vec());
+                match codec::decode_record(key, v.value(), store.clock) {
+                    Ok((r, e)) if e.is_none_or(|e| e > now_unix) => out.push(r),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deaddrop-store: skipping undecodable record")
+                    }
+                }
+                if seen >= batch {
+                    break;
+                }
             }
-            if seen >= batch {
-                break;
-            }
-        }
+        });
         if seen < batch {
             self.done = true;
         }

@@ -1,4 +1,4 @@
-//! The store: construction, durability handling and value records.
+//! The store: construction, the write path (durability modes) and value records.
 
 use std::{
     borrow::Cow,
@@ -24,7 +24,27 @@ use crate::{
 };
 
 /// Expired entries removed inline when a limit is hit, before refusing.
-const INLINE_SWEEP: usize = 64;
+pub(crate) const INLINE_SWEEP: usize = 64;
+
+/// Under [`Durability::Periodic`], a batch is also committed once it holds
+/// this many changes, to bound the memory of the open transaction.
+const MAX_PENDING_CHANGES: usize = 16_384;
+
+/// Runs `$body` with `$txn` bound to a transaction that sees every change
+/// made so far: the pending write transaction if there is one, else a fresh
+/// read transaction. Both expose `open_table` with readable tables.
+macro_rules! with_read_txn {
+    ($store:expr, |$txn:ident| $body:expr) => {
+        match &$store.pending {
+            Some($txn) => $body,
+            None => {
+                let $txn = &$store.db.begin_read()?;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_read_txn;
 
 /// A persistent [`RecordStore`](libp2p::kad::store::RecordStore) on redb.
 ///
@@ -38,8 +58,11 @@ pub struct PersistentStore {
     pub(crate) validator: Box<dyn RecordValidator>,
     pub(crate) clock: Clock,
     pub(crate) hot: HotCache,
+    /// Periodic mode: the write transaction holding the changes made since
+    /// the last durable commit.
+    pub(crate) pending: Option<WriteTransaction>,
+    pending_changes: usize,
     last_durable: Instant,
-    dirty: bool,
     path: Option<PathBuf>,
 }
 
@@ -58,12 +81,30 @@ pub struct StoreStats {
     pub with_expiry: u64,
 }
 
+/// Errors of a write: storage failures abandon a pending batch, refusals do not.
+pub(crate) trait WriteError: From<StoreError> {
+    fn is_storage(&self) -> bool;
+}
+
+impl WriteError for StoreError {
+    fn is_storage(&self) -> bool {
+        true
+    }
+}
+
+impl WriteError for PutError {
+    fn is_storage(&self) -> bool {
+        matches!(self, PutError::Store(_))
+    }
+}
+
 impl std::fmt::Debug for PersistentStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PersistentStore")
             .field("local", &self.local)
             .field("path", &self.path)
             .field("config", &self.config)
+            .field("pending_changes", &self.pending_changes)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +116,8 @@ impl PersistentStore {
     /// [`StoreError::Foreign`] for another program's redb database,
     /// [`StoreError::UnsupportedVersion`] for a newer format, and
     /// [`StoreError::AlreadyOpen`] if the file is in use. Never panics.
+    /// If the file was last used under another local peer id, the provided
+    /// set is rebuilt for `local_id`.
     pub fn open(
         path: impl AsRef<Path>,
         local_id: PeerId,
@@ -100,8 +143,9 @@ impl PersistentStore {
             config,
             validator: Box::new(AcceptAll),
             clock: Clock::new(),
+            pending: None,
+            pending_changes: 0,
             last_durable: Instant::now(),
-            dirty: false,
             path,
         }
     }
@@ -127,57 +171,111 @@ impl PersistentStore {
         self.path.as_deref()
     }
 
-    /// Begins a write transaction with the durability due under the
-    /// configured mode; returns whether its commit will be durable.
-    pub(crate) fn begin_write(&self) -> Result<(WriteTransaction, bool), StoreError> {
-        let mut txn = self.db.begin_write()?;
-        let durable = match self.config.durability {
-            Durability::Immediate => true,
-            Durability::Periodic { interval } => self.last_durable.elapsed() >= interval,
-        };
-        if !durable {
-            txn.set_durability(redb::Durability::None)?;
-        }
-        Ok((txn, durable))
+    /// Number of changes not yet durable (always 0 under [`Durability::Immediate`]).
+    pub fn pending_changes(&self) -> usize {
+        self.pending_changes
     }
 
-    /// Commits a transaction begun with [`Self::begin_write`].
-    pub(crate) fn commit(
+    /// Runs one change. `f` gets the store and the open tables and returns
+    /// its result and whether it wrote anything. Every refusal must happen
+    /// before `f` writes (apart from sweeping expired entries, which readers
+    /// never see).
+    ///
+    /// * Immediate: one transaction per change, committed (fsync) if it
+    ///   wrote, aborted otherwise.
+    /// * Periodic: changes accumulate in one write transaction (visible to
+    ///   reads through [`with_read_txn`]) that is committed durably once the
+    ///   interval has elapsed or it holds `MAX_PENDING_CHANGES` changes. A
+    ///   storage failure abandons the batch (as a crash would).
+    pub(crate) fn write<R, E: WriteError>(
         &mut self,
-        txn: WriteTransaction,
-        durable: bool,
-    ) -> Result<(), StoreError> {
-        txn.commit()?;
-        if durable {
-            self.last_durable = Instant::now();
-            self.dirty = false;
-        } else {
-            self.dirty = true;
+        f: impl FnOnce(&Self, &mut Tables<'_>) -> Result<(R, bool), E>,
+    ) -> Result<R, E> {
+        let txn = match self.pending.take() {
+            Some(t) => t,
+            None => self.db.begin_write().map_err(StoreError::from)?,
+        };
+        let result = match Tables::open(&txn) {
+            Ok(mut t) => f(self, &mut t),
+            Err(e) => Err(e.into()),
+        };
+        match self.config.durability {
+            Durability::Immediate => {
+                let (r, wrote) = result?;
+                if wrote {
+                    txn.commit().map_err(StoreError::from)?;
+                } else {
+                    txn.abort().map_err(StoreError::from)?;
+                }
+                Ok(r)
+            }
+            Durability::Periodic { interval } => match result {
+                Err(e) if e.is_storage() => {
+                    self.abandon_batch();
+                    Err(e)
+                }
+                Err(e) => {
+                    self.pending = Some(txn);
+                    Err(e)
+                }
+                Ok((r, wrote)) => {
+                    self.pending = Some(txn);
+                    if wrote {
+                        self.pending_changes += 1;
+                        if self.last_durable.elapsed() >= interval
+                            || self.pending_changes >= MAX_PENDING_CHANGES
+                        {
+                            self.flush()?;
+                        }
+                    }
+                    Ok(r)
+                }
+            },
         }
-        Ok(())
     }
 
-    /// Makes every committed change durable now (fsync). A no-op when
-    /// nothing is pending (always the case under [`Durability::Immediate`]).
+    fn abandon_batch(&mut self) {
+        if self.pending_changes > 0 {
+            tracing::error!(
+                lost = self.pending_changes,
+                "deaddrop-store: storage failure, abandoning the non-durable batch"
+            );
+        }
+        self.pending = None;
+        self.pending_changes = 0;
+        // The cache may hold records of the abandoned batch.
+        self.hot.clear();
+    }
+
+    /// Makes every change durable now: commits the pending batch (one
+    /// fsync). A no-op when nothing is pending (always the case under
+    /// [`Durability::Immediate`]). On failure the batch is lost, as in a crash.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.dirty {
+        let Some(txn) = self.pending.take() else {
             return Ok(());
-        }
-        let txn = self.db.begin_write()?;
-        txn.commit()?;
+        };
+        let changes = std::mem::take(&mut self.pending_changes);
+        let res = if changes > 0 {
+            txn.commit().map_err(StoreError::from)
+        } else {
+            txn.abort().map_err(StoreError::from)
+        };
         self.last_durable = Instant::now();
-        self.dirty = false;
-        Ok(())
+        if res.is_err() {
+            self.hot.clear();
+        }
+        res
     }
 
-    /// Under [`Durability::Periodic`], flushes if changes are pending and the
-    /// interval has elapsed since the last durable commit. Call it from a
-    /// timer (e.g. every `interval`) to bound the loss window when writes stop.
+    /// Under [`Durability::Periodic`], commits the pending batch if it is
+    /// not empty and the interval has elapsed since the last durable commit.
+    /// Call it from a timer (e.g. every `interval`) so the loss window stays
+    /// bounded when writes stop. Returns whether it committed.
     pub fn flush_if_due(&mut self) -> Result<bool, StoreError> {
         let due = match self.config.durability {
             Durability::Immediate => false,
             Durability::Periodic { interval } => {
-                self.dirty && self.last_durable.elapsed() >= interval
+                self.pending_changes > 0 && self.last_durable.elapsed() >= interval
             }
         };
         if due {
@@ -211,13 +309,10 @@ impl PersistentStore {
         }
         let now_unix = self.clock.to_unix(now);
         let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
-        let key = r.key.as_ref();
-        let (txn, durable) = self.begin_write()?;
-        let mut evicted = Vec::new();
-        {
-            let mut t = Tables::open(&txn)?;
+        let evicted = self.write(|s, t| {
+            let key = r.key.as_ref();
             let stored = match t.records.get(key)? {
-                Some(g) => Some(codec::decode_record(key, g.value(), self.clock)?),
+                Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?),
                 None => None,
             };
             let old_expiry = stored.as_ref().and_then(|(_, e)| *e);
@@ -228,21 +323,23 @@ impl PersistentStore {
             let republication =
                 live.is_some_and(|old| old.value == r.value && old.publisher == r.publisher);
             if !republication {
-                self.validator
+                s.validator
                     .validate_record(live, &r)
                     .map_err(PutError::Rejected)?;
             }
-            if stored.is_none() && t.records.len()? >= self.config.max_records as u64 {
-                let swept = t.sweep(now_unix, INLINE_SWEEP, &self.local, self.clock)?;
-                evicted = swept.record_keys;
-                if t.records.len()? >= self.config.max_records as u64 {
+            let mut evicted = Vec::new();
+            if stored.is_none() && t.records.len()? >= s.config.max_records as u64 {
+                evicted = t
+                    .sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?
+                    .record_keys;
+                if t.records.len()? >= s.config.max_records as u64 {
                     return Err(PutError::MaxRecords);
                 }
             }
             let encoded = codec::encode_record(&r, new_expiry);
             t.write_record(key, &encoded, old_expiry, new_expiry)?;
-        }
-        self.commit(txn, durable)?;
+            Ok((evicted, true))
+        })?;
         for k in &evicted {
             self.hot.remove(k);
         }
@@ -256,30 +353,24 @@ impl PersistentStore {
         if let Some(r) = self.hot.get(k) {
             return Ok((!r.is_expired(now)).then_some(Cow::Borrowed(r)));
         }
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(RECORDS)?;
-        let Some(g) = table.get(k.as_ref())? else {
-            return Ok(None);
-        };
-        let (r, _) = codec::decode_record(k.as_ref(), g.value(), self.clock)?;
-        Ok((!r.is_expired(now)).then_some(Cow::Owned(r)))
+        let decoded = with_read_txn!(self, |txn| {
+            let table = txn.open_table(RECORDS)?;
+            match table.get(k.as_ref())? {
+                Some(g) => Some(codec::decode_record(k.as_ref(), g.value(), self.clock)?.0),
+                None => None,
+            }
+        });
+        Ok(decoded.filter(|r| !r.is_expired(now)).map(Cow::Owned))
     }
 
     /// Removes a value record. Returns whether it was present; removing an
     /// absent key changes nothing.
     pub fn try_remove(&mut self, k: &RecordKey) -> Result<bool, StoreError> {
         self.hot.remove(k.as_ref());
-        let (txn, durable) = self.begin_write()?;
-        let removed = {
-            let mut t = Tables::open(&txn)?;
-            t.remove_record(k.as_ref())?
-        };
-        if removed {
-            self.commit(txn, durable)?;
-        } else {
-            txn.abort()?;
-        }
-        Ok(removed)
+        self.write(|_, t| {
+            let removed = t.remove_record(k.as_ref())?;
+            Ok((removed, removed))
+        })
     }
 
     /// Removes up to `max_batch` expired records and provider records,
@@ -288,16 +379,11 @@ impl PersistentStore {
     /// hide expired entries, this reclaims their space and count.
     pub fn sweep_expired(&mut self, max_batch: usize) -> Result<usize, StoreError> {
         let now_unix = self.clock.now_unix();
-        let (txn, durable) = self.begin_write()?;
-        let swept = {
-            let mut t = Tables::open(&txn)?;
-            t.sweep(now_unix, max_batch, &self.local, self.clock)?
-        };
-        if swept.removed == 0 {
-            txn.abort()?;
-            return Ok(0);
-        }
-        self.commit(txn, durable)?;
+        let swept = self.write(|s, t| -> Result<_, StoreError> {
+            let swept = t.sweep(now_unix, max_batch, &s.local, s.clock)?;
+            let wrote = swept.removed > 0;
+            Ok((swept, wrote))
+        })?;
         for k in &swept.record_keys {
             self.hot.remove(k);
         }
@@ -306,14 +392,13 @@ impl PersistentStore {
 
     /// Entry counts (from table lengths, O(1)).
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
-        let txn = self.db.begin_read()?;
-        Ok(StoreStats {
+        Ok(with_read_txn!(self, |txn| StoreStats {
             records: txn.open_table(RECORDS)?.len()?,
             providers: txn.open_table(PROVIDERS)?.len()?,
             provider_keys: txn.open_table(PROVIDER_KEYS)?.len()?,
             provided: txn.open_table(LOCAL_PROVIDED)?.len()?,
             with_expiry: txn.open_table(EXPIRY)?.len()?,
-        })
+        }))
     }
 }
 
