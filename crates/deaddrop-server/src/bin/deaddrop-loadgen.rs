@@ -1,0 +1,498 @@
+//! Load generator for the deaddrop server, with a local Redis as the reference.
+//!
+//! `deaddrop-loadgen bench` starts a server (this binary's `serve` mode, a child process with a
+//! durable database file) and a `redis-server` (AOF, `appendfsync always`), drives put and get
+//! at several connection counts against both, measures long-poll wake-up latency, and prints a
+//! table or a JSON summary. `deaddrop-loadgen serve` runs just the server and prints its address
+//! (the crash test uses it).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use deaddrop_server::cli::ServeArgs;
+use deaddrop_server::{Server, shutdown_signal};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser)]
+#[command(about = "Load generator for the deaddrop server (Redis as reference)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Run a server and print `listening on http://ADDR` once it accepts connections.
+    Serve(ServeArgs),
+    /// Measure the server and Redis.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Seconds per measured point.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Connection counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    connections: Vec<usize>,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 256)]
+    value_size: usize,
+    /// Long-poll wake-up samples.
+    #[arg(long, default_value_t = 200)]
+    wakeups: usize,
+    /// The redis-server program (skip Redis with --no-redis).
+    #[arg(long, default_value = "redis-server")]
+    redis_server: PathBuf,
+    /// Do not measure Redis.
+    #[arg(long)]
+    no_redis: bool,
+    /// Directory for the database and the AOF (a fresh temporary one by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print a JSON summary instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize, Clone)]
+struct Point {
+    target: &'static str,
+    op: &'static str,
+    connections: usize,
+    requests: usize,
+    errors: usize,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Wakeup {
+    samples: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    seconds_per_point: f64,
+    value_size: usize,
+    points: Vec<Point>,
+    wakeup: Wakeup,
+}
+
+fn main() -> AnyResult<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Mode::Serve(args) => runtime.block_on(serve(args)),
+        Mode::Bench(args) => runtime.block_on(bench(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> AnyResult<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+    let server = Server::bind(args.to_config()?).await?;
+    println!("listening on http://{}", server.local_addr());
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Starts `deaddrop-loadgen serve` on `db` and returns the child and its URL.
+async fn spawn_server(db: &Path) -> AnyResult<(Child, String)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+            "--db",
+        ])
+        .arg(db)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await??
+        .ok_or("the server exited before listening")?;
+    let url = line
+        .strip_prefix("listening on ")
+        .ok_or("unexpected server output")?
+        .to_owned();
+    Ok((child, url))
+}
+
+fn free_port() -> AnyResult<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn spawn_redis(program: &Path, dir: &Path) -> AnyResult<(Child, SocketAddr)> {
+    let port = free_port()?;
+    let child = Command::new(program)
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let started = Instant::now();
+    loop {
+        if let Ok(mut conn) = Resp::connect(addr).await
+            && conn.command(&[b"PING"]).await.is_ok()
+        {
+            return Ok((child, addr));
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err("redis-server did not start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A minimal RESP2 client: one connection, one command at a time.
+struct Resp {
+    reader: BufReader<TcpStream>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Ok,
+    Nil,
+    Bulk(Vec<u8>),
+    Other,
+}
+
+impl Resp {
+    async fn connect(addr: SocketAddr) -> AnyResult<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Resp {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    async fn command(&mut self, args: &[&[u8]]) -> AnyResult<Reply> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.reader.get_mut().write_all(&out).await?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let line = line.trim_end();
+        match line.as_bytes().first() {
+            Some(b'+') => Ok(Reply::Ok),
+            Some(b'-') => Err(format!("redis error: {line}").into()),
+            Some(b'$') => {
+                let len: i64 = line[1..].parse()?;
+                if len < 0 {
+                    return Ok(Reply::Nil);
+                }
+                let mut data = vec![0u8; usize::try_from(len)? + 2];
+                self.reader.read_exact(&mut data).await?;
+                data.truncate(data.len() - 2);
+                Ok(Reply::Bulk(data))
+            }
+            Some(_) => Ok(Reply::Other),
+            None => Err("redis closed the connection".into()),
+        }
+    }
+}
+
+/// A fresh random 32-byte key (an ARID's bytes are 32 random bytes).
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key.copy_from_slice(deaddrop::ARID::new().data());
+    key
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Runs `connections` loops of `op` for `seconds`; each call returns whether it succeeded.
+async fn drive<F, Fut>(
+    target: &'static str,
+    op: &'static str,
+    connections: usize,
+    seconds: f64,
+    make: F,
+) -> Point
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = (usize, Vec<Duration>)> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections).map(|i| tokio::spawn(make(i))).collect();
+    let mut errors = 0;
+    let mut latencies = Vec::new();
+    for t in tasks {
+        if let Ok((e, l)) = t.await {
+            errors += e;
+            latencies.extend(l);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64().max(seconds);
+    latencies.sort();
+    Point {
+        target,
+        op,
+        connections,
+        requests: latencies.len(),
+        errors,
+        rps: latencies.len() as f64 / elapsed,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+async fn bench(args: BenchArgs) -> AnyResult<()> {
+    let temp = tempfile::tempdir()?;
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join(format!("loadgen-{}.db", std::process::id()));
+    let (mut server, url) = spawn_server(&db).await?;
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let seconds = args.seconds;
+    let value = Arc::new(vec![0x5au8; args.value_size]);
+    let mut points = Vec::new();
+    let mut stored: Vec<Arc<Vec<String>>> = Vec::new();
+
+    for &c in &args.connections {
+        let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let point = drive("deaddrop-v2", "put", c, seconds, |_| {
+            let (http, url, value, keys) = (http.clone(), url.clone(), value.clone(), keys.clone());
+            async move {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                let end = Instant::now() + Duration::from_secs_f64(seconds);
+                while Instant::now() < end {
+                    let key = hex::encode(random_key());
+                    let t = Instant::now();
+                    let ok = http
+                        .put(format!("{url}/v2/drops/{key}"))
+                        .body(value.as_ref().clone())
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16() == 201)
+                        .unwrap_or(false);
+                    lat.push(t.elapsed());
+                    if ok {
+                        if let Ok(mut k) = keys.lock() {
+                            k.push(key);
+                        }
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (errors, lat)
+            }
+        })
+        .await;
+        points.push(point);
+        let keys = Arc::new(keys.lock().map(|k| k.clone()).unwrap_or_default());
+        stored.push(keys);
+    }
+    let all_keys: Arc<Vec<String>> =
+        Arc::new(stored.iter().flat_map(|k| k.iter().cloned()).collect());
+    for &c in &args.connections {
+        let point = drive("deaddrop-v2", "get", c, seconds, |i| {
+            let (http, url, keys) = (http.clone(), url.clone(), all_keys.clone());
+            async move {
+                let mut lat = Vec::new();
+                let mut errors = 0;
+                let end = Instant::now() + Duration::from_secs_f64(seconds);
+                let mut n = i * 7919;
+                while Instant::now() < end && !keys.is_empty() {
+                    n = (n + 104_729) % keys.len();
+                    let t = Instant::now();
+                    let ok = match http.get(format!("{url}/v2/drops/{}", keys[n])).send().await {
+                        Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
+                        _ => false,
+                    };
+                    lat.push(t.elapsed());
+                    errors += usize::from(!ok);
+                }
+                (errors, lat)
+            }
+        })
+        .await;
+        points.push(point);
+    }
+    let wakeup = wakeups(&http, &url, args.wakeups, value.clone()).await;
+    let _ = server.start_kill();
+    let _ = server.wait().await;
+
+    if !args.no_redis {
+        let (mut redis, addr) = spawn_redis(&args.redis_server, &dir).await?;
+        let mut redis_keys: Vec<Vec<u8>> = Vec::new();
+        for &c in &args.connections {
+            let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let point = drive("redis", "put", c, seconds, |_| {
+                let (value, keys) = (value.clone(), keys.clone());
+                async move {
+                    let mut lat = Vec::new();
+                    let mut errors = 0;
+                    let Ok(mut conn) = Resp::connect(addr).await else {
+                        return (1, lat);
+                    };
+                    let end = Instant::now() + Duration::from_secs_f64(seconds);
+                    while Instant::now() < end {
+                        let key = hex::encode(random_key()).into_bytes();
+                        let t = Instant::now();
+                        let r = conn
+                            .command(&[b"SET", &key, &value, b"NX", b"EX", b"86400"])
+                            .await;
+                        lat.push(t.elapsed());
+                        if matches!(r, Ok(Reply::Ok)) {
+                            if let Ok(mut k) = keys.lock() {
+                                k.push(key);
+                            }
+                        } else {
+                            errors += 1;
+                        }
+                    }
+                    (errors, lat)
+                }
+            })
+            .await;
+            points.push(point);
+            redis_keys.extend(keys.lock().map(|k| k.clone()).unwrap_or_default());
+        }
+        let redis_keys = Arc::new(redis_keys);
+        for &c in &args.connections {
+            let point = drive("redis", "get", c, seconds, |i| {
+                let keys = redis_keys.clone();
+                async move {
+                    let mut lat = Vec::new();
+                    let mut errors = 0;
+                    let Ok(mut conn) = Resp::connect(addr).await else {
+                        return (1, lat);
+                    };
+                    let end = Instant::now() + Duration::from_secs_f64(seconds);
+                    let mut n = i * 7919;
+                    while Instant::now() < end && !keys.is_empty() {
+                        n = (n + 104_729) % keys.len();
+                        let t = Instant::now();
+                        let r = conn.command(&[b"GET", &keys[n]]).await;
+                        lat.push(t.elapsed());
+                        errors += usize::from(!matches!(r, Ok(Reply::Bulk(_))));
+                    }
+                    (errors, lat)
+                }
+            })
+            .await;
+            points.push(point);
+        }
+        let _ = redis.start_kill();
+        let _ = redis.wait().await;
+    }
+
+    let summary = Summary {
+        seconds_per_point: seconds,
+        value_size: args.value_size,
+        points,
+        wakeup,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_table(&summary);
+    }
+    Ok(())
+}
+
+/// Put-ack → get-return gaps of long polls woken by a put.
+async fn wakeups(http: &reqwest::Client, url: &str, samples: usize, value: Arc<Vec<u8>>) -> Wakeup {
+    let mut gaps = Vec::new();
+    for _ in 0..samples {
+        let key = hex::encode(random_key());
+        let waiter = {
+            let (http, target) = (http.clone(), format!("{url}/v2/drops/{key}?wait=5000"));
+            tokio::spawn(async move {
+                let ok =
+                    matches!(http.get(target).send().await, Ok(r) if r.status().as_u16() == 200);
+                (ok, Instant::now())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let put = http
+            .put(format!("{url}/v2/drops/{key}"))
+            .body(value.as_ref().clone())
+            .send()
+            .await;
+        let acked = Instant::now();
+        if let (Ok(_), Ok((true, returned))) = (put, waiter.await) {
+            gaps.push(returned.saturating_duration_since(acked));
+        }
+    }
+    gaps.sort();
+    Wakeup {
+        samples: gaps.len(),
+        p50_ms: percentile(&gaps, 0.5),
+        p99_ms: percentile(&gaps, 0.99),
+        max_ms: gaps.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
+    }
+}
+
+fn print_table(summary: &Summary) {
+    println!(
+        "{:<12} {:<4} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9}",
+        "target", "op", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+    );
+    for p in &summary.points {
+        println!(
+            "{:<12} {:<4} {:>5} {:>9} {:>7} {:>10.0} {:>9.3} {:>9.3}",
+            p.target, p.op, p.connections, p.requests, p.errors, p.rps, p.p50_ms, p.p99_ms
+        );
+    }
+    let w = &summary.wakeup;
+    println!(
+        "long-poll wake-up (put ack -> get return): {} samples, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        w.samples, w.p50_ms, w.p99_ms, w.max_ms
+    );
+}
