@@ -1,0 +1,73 @@
+//! Shared fixtures: real js-ipfs nodes started once per test binary, and envelopes of exact
+//! sizes.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use deaddrop::codec::envelope_to_bytes;
+use deaddrop::{ARID, Envelope};
+use deaddrop_ipfs::test_node::{TestNode, connect};
+use deaddrop_ipfs::{IpfsConfig, IpfsStore};
+
+/// Where the node install is cached (shared by every test binary of this target dir).
+pub fn cache_dir() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// Two nodes, connected to each other, shared by the tests of one binary.
+pub fn nodes() -> &'static (TestNode, TestNode) {
+    static NODES: OnceLock<(TestNode, TestNode)> = OnceLock::new();
+    NODES.get_or_init(|| {
+        let first = std::thread::spawn(|| TestNode::start(cache_dir()));
+        let second = TestNode::start(cache_dir()).unwrap_or_else(|e| panic!("{e}"));
+        let first = first.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
+        connect(&second, &first).unwrap_or_else(|e| panic!("connecting the test nodes: {e}"));
+        (first, second)
+    })
+}
+
+/// A store over the first shared node.
+pub fn store() -> IpfsStore {
+    store_at(nodes().0.api())
+}
+
+/// A store over the second shared node.
+pub fn other_store() -> IpfsStore {
+    store_at(nodes().1.api())
+}
+
+/// A store over `api` with test settings.
+pub fn store_at(api: &str) -> IpfsStore {
+    IpfsStore::new(IpfsConfig {
+        resolve_timeout: Duration::from_secs(3),
+        ..IpfsConfig::with_api(api)
+    })
+    .unwrap()
+}
+
+/// An envelope whose tagged CBOR is exactly `size` bytes (size >= 16): a leaf holding a
+/// byte string, `d8c8 d8c9` then the byte string's header and bytes.
+pub fn envelope_of_size(size: usize) -> Envelope {
+    let header = |n: usize| match n {
+        0..24 => 1,
+        24..256 => 2,
+        256..65_536 => 3,
+        _ => 5,
+    };
+    let payload_len = [1, 2, 3, 5]
+        .into_iter()
+        .filter_map(|h| size.checked_sub(4 + h))
+        .find(|&n| 4 + header(n) + n == size)
+        .expect("a payload length fits");
+    let payload: Vec<u8> = (0..payload_len).map(|i| (i % 251) as u8).collect();
+    let envelope = Envelope::new(dcbor::ByteString::from(payload));
+    debug_assert_eq!(envelope_to_bytes(&envelope).len(), size);
+    envelope
+}
+
+/// A fresh random ARID.
+pub fn fresh_arid() -> ARID {
+    ARID::new()
+}

@@ -1,0 +1,212 @@
+//! The IPFS backend against real js-ipfs nodes (kubo's RPC API) on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{envelope_of_size, fresh_arid, nodes, other_store, store, store_at};
+use deaddrop::codec::envelope_to_bytes;
+use deaddrop::{Envelope, Error, KvStore};
+use deaddrop_ipfs::test_node::TestNode;
+use deaddrop_ipfs::{IpnsName, MAX_VALUE_SIZE};
+
+async fn round_trip(size: usize) {
+    let store = store();
+    let arid = fresh_arid();
+    let envelope = envelope_of_size(size);
+    let receipt = store.put(&arid, &envelope, None).await.unwrap();
+    assert_eq!(receipt.backend, "ipfs");
+    assert!(receipt.location.contains("/ipfs/"), "{}", receipt.location);
+    let got = store.get(&arid, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(
+        got.map(|e| envelope_to_bytes(&e)),
+        Some(envelope_to_bytes(&envelope))
+    );
+    assert!(store.exists(&arid).await.unwrap());
+}
+
+#[tokio::test]
+async fn round_trip_1_kib() {
+    round_trip(1024).await;
+}
+
+#[tokio::test]
+async fn round_trip_1_mib() {
+    round_trip(1024 * 1024).await;
+}
+
+#[tokio::test]
+async fn round_trip_10_mib() {
+    round_trip(MAX_VALUE_SIZE).await;
+}
+
+#[tokio::test]
+async fn one_byte_over_10_mib_is_too_large_before_any_io() {
+    // No node at this address: a request would fail with a connection error instead.
+    let store = store_at("http://127.0.0.1:9/api/v0");
+    let envelope = envelope_of_size(MAX_VALUE_SIZE + 1);
+    let err = store.put(&fresh_arid(), &envelope, None).await.unwrap_err();
+    assert!(
+        matches!(err, Error::TooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn second_put_is_already_exists_and_first_value_stays() {
+    let store = store();
+    let arid = fresh_arid();
+    store
+        .put(&arid, &Envelope::new("first"), None)
+        .await
+        .unwrap();
+    let err = store
+        .put(&arid, &Envelope::new("second"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err}");
+    let got = store
+        .get(&arid, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.extract_subject::<String>().unwrap(), "first");
+}
+
+#[tokio::test]
+async fn concurrent_writers_through_one_store_exactly_one_wins() {
+    let store = std::sync::Arc::new(store());
+    let arid = fresh_arid();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .put(&arid, &Envelope::new(format!("writer {i}")), None)
+                .await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::AlreadyExists) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn value_written_on_one_node_is_read_on_another_knowing_only_the_arid() {
+    let writer = store();
+    let reader = other_store();
+    let arid = fresh_arid();
+    let envelope = envelope_of_size(4096);
+    writer.put(&arid, &envelope, None).await.unwrap();
+    // The reader's node has no key for this ARID: it derives the IPNS name.
+    let keys = reader.rpc().key_list().await.unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| k.name != IpnsName::for_arid(&arid).key_name())
+    );
+    let got = reader.get(&arid, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(
+        got.map(|e| envelope_to_bytes(&e)),
+        Some(envelope_to_bytes(&envelope))
+    );
+    // And the reader's node refuses a second write there too.
+    let err = reader
+        .put(&arid, &Envelope::new("late"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err}");
+}
+
+#[tokio::test]
+async fn get_of_a_missing_value_returns_none_at_the_timeout() {
+    let store = store();
+    let arid = fresh_arid();
+    let started = Instant::now();
+    let got = store.get(&arid, Duration::from_millis(1500)).await.unwrap();
+    assert!(got.is_none());
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    assert!(!store.exists(&arid).await.unwrap());
+}
+
+#[tokio::test]
+async fn get_waits_for_a_value_put_later() {
+    let store = store();
+    let arid = fresh_arid();
+    let writer = store.clone();
+    let put = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        writer.put(&arid, &Envelope::new("late"), None).await
+    });
+    let got = store.get(&arid, Duration::from_secs(20)).await.unwrap();
+    put.await.unwrap().unwrap();
+    assert_eq!(got.unwrap().extract_subject::<String>().unwrap(), "late");
+}
+
+#[tokio::test]
+async fn a_replaced_record_is_tampered_never_returned() {
+    let store = store();
+    let arid = fresh_arid();
+    store
+        .put(&arid, &Envelope::new("original"), None)
+        .await
+        .unwrap();
+    // Someone else who knows the ARID publishes a second value under the same key.
+    let name = IpnsName::for_arid(&arid);
+    let rogue = deaddrop::obfuscation::obfuscate_hubert(
+        &arid,
+        &envelope_to_bytes(&Envelope::new("replacement")),
+    );
+    let cid = store.rpc().add(rogue, false).await.unwrap();
+    store
+        .rpc()
+        .name_publish(name.key_name(), &cid, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let err = store.get(&arid, Duration::from_secs(5)).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
+}
+
+#[tokio::test]
+async fn check_reports_the_node() {
+    let report = store().check().await.unwrap();
+    assert!(report.contains("12D3KooW"), "{report}");
+    assert!(report.contains(nodes().0.api()), "{report}");
+}
+
+#[tokio::test]
+async fn a_stopped_daemon_gives_a_connection_error_not_a_hang() {
+    let mut node = tokio::task::spawn_blocking(|| TestNode::start(common::cache_dir()))
+        .await
+        .unwrap()
+        .unwrap();
+    let api = node.api().to_string();
+    let store = store_at(&api);
+    store.check().await.unwrap();
+    tokio::task::spawn_blocking(move || node.stop())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let arid = fresh_arid();
+    for err in [
+        store
+            .put(&arid, &Envelope::new("x"), None)
+            .await
+            .unwrap_err(),
+        store.get(&arid, Duration::from_secs(30)).await.unwrap_err(),
+        store.check().await.unwrap_err(),
+    ] {
+        let text = err.to_string();
+        assert!(
+            text.contains("cannot connect") && text.contains(&api),
+            "{text}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
