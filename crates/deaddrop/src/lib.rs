@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod errors;
+pub mod hybrid;
 pub mod keys;
 pub mod kv;
 pub mod local;

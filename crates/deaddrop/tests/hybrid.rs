@@ -1,0 +1,230 @@
+//! The hybrid backend over two real local stores, and its reference envelopes against hubert's
+//! vector.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use deaddrop::codec::{envelope_to_bytes, envelope_to_ur};
+use deaddrop::hybrid::{
+    HybridConfig, HybridStore, INLINE_LIMIT, Reference, parse_reference, reference_envelope,
+};
+use deaddrop::{ARID, Envelope, Error, KvStore, LocalConfig, LocalStore};
+use serde_json::Value;
+
+fn local(max_value_size: usize) -> LocalStore {
+    LocalStore::temporary(LocalConfig {
+        max_value_size,
+        ..LocalConfig::default()
+    })
+    .unwrap()
+}
+
+fn hybrid() -> HybridStore<LocalStore, LocalStore> {
+    HybridStore::with_config(
+        local(INLINE_LIMIT),
+        local(10 * 1024 * 1024),
+        HybridConfig {
+            min_reference_wait: Duration::from_millis(300),
+            ..HybridConfig::default()
+        },
+    )
+}
+
+/// An envelope whose tagged CBOR is about `size` bytes.
+fn envelope_of(size: usize) -> Envelope {
+    Envelope::new(dcbor::ByteString::from(vec![0x5a; size.saturating_sub(8)]))
+}
+
+async fn values_in(store: &LocalStore) -> u64 {
+    store.engine().stats().await.unwrap().values
+}
+
+#[test]
+fn reference_envelope_matches_hubert_vector() {
+    let doc: Value = serde_json::from_str(include_str!("data/hubert-compat.json")).unwrap();
+    let vector = &doc["vectors"][0]["hybrid_reference_for_arid_0909_size_5000"];
+    let envelope = reference_envelope(&ARID::from_data([9; 32]), 5000);
+    assert_eq!(
+        hex::encode(envelope_to_bytes(&envelope)),
+        vector["cbor_hex"].as_str().unwrap()
+    );
+    assert_eq!(envelope_to_ur(&envelope), vector["ur"].as_str().unwrap());
+    let from_hubert = deaddrop::codec::parse_envelope(vector["ur"].as_str().unwrap()).unwrap();
+    let parsed = parse_reference(&from_hubert).unwrap().unwrap();
+    assert_eq!(
+        parsed,
+        Reference {
+            arid: ARID::from_data([9; 32]),
+            size: 5000
+        }
+    );
+}
+
+#[test]
+fn a_known_value_unit_subject_is_read_as_a_reference_too() {
+    use bc_envelope::known_values;
+    let target = ARID::new();
+    let envelope = Envelope::unit()
+        .add_assertion(known_values::DEREFERENCE_VIA, "ipfs")
+        .add_assertion(known_values::ID, target)
+        .add_assertion("size", 42u64);
+    let parsed = parse_reference(&envelope).unwrap().unwrap();
+    assert_eq!(
+        parsed,
+        Reference {
+            arid: target,
+            size: 42
+        }
+    );
+}
+
+#[test]
+fn ordinary_envelopes_are_not_references() {
+    assert_eq!(parse_reference(&Envelope::new("hello")).unwrap(), None);
+    assert_eq!(parse_reference(&Envelope::unit()).unwrap(), None);
+}
+
+#[tokio::test]
+async fn small_value_goes_to_the_small_store_directly() {
+    let store = hybrid();
+    let arid = ARID::new();
+    let envelope = envelope_of(INLINE_LIMIT);
+    assert!(envelope_to_bytes(&envelope).len() <= INLINE_LIMIT);
+    let receipt = store.put(&arid, &envelope, None).await.unwrap();
+    assert_eq!(receipt.backend, "hybrid");
+    assert_eq!(values_in(store.large()).await, 0);
+    let direct = store
+        .small()
+        .get(&arid, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(envelope_to_bytes(&direct), envelope_to_bytes(&envelope));
+    let got = store
+        .get(&arid, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+}
+
+#[tokio::test]
+async fn large_value_goes_to_the_large_store_behind_a_reference() {
+    let store = hybrid();
+    let arid = ARID::new();
+    let envelope = envelope_of(200_000);
+    let size = envelope_to_bytes(&envelope).len();
+    let receipt = store.put(&arid, &envelope, None).await.unwrap();
+    assert!(receipt.location.contains("reference in local"), "{receipt}");
+    assert_eq!(values_in(store.large()).await, 1);
+    let in_small = store
+        .small()
+        .get(&arid, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    let reference = parse_reference(&in_small).unwrap().unwrap();
+    assert_eq!(reference.size, size as u64);
+    let got = store
+        .get(&arid, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+    assert!(store.exists(&arid).await.unwrap());
+}
+
+#[tokio::test]
+async fn second_put_is_refused_without_writing_a_large_value() {
+    let store = hybrid();
+    let arid = ARID::new();
+    store
+        .put(&arid, &Envelope::new("first"), None)
+        .await
+        .unwrap();
+    let err = store
+        .put(&arid, &envelope_of(5000), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err}");
+    assert_eq!(values_in(store.large()).await, 0);
+}
+
+#[tokio::test]
+async fn too_large_for_the_large_store_is_refused() {
+    let store = HybridStore::new(local(INLINE_LIMIT), local(4096));
+    let err = store
+        .put(&ARID::new(), &envelope_of(5000), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit: 4096, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn hubert_format_reference_written_by_hand_is_followed() {
+    let store = hybrid();
+    let arid = ARID::new();
+    let target = ARID::new();
+    let value = envelope_of(3000);
+    let size = envelope_to_bytes(&value).len() as u64;
+    store.large().put(&target, &value, None).await.unwrap();
+    store
+        .small()
+        .put(&arid, &reference_envelope(&target, size), None)
+        .await
+        .unwrap();
+    let got = store
+        .get(&arid, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&value));
+}
+
+#[tokio::test]
+async fn reference_to_a_missing_value_is_a_clear_error() {
+    let store = hybrid();
+    let arid = ARID::new();
+    store
+        .small()
+        .put(&arid, &reference_envelope(&ARID::new(), 5000), None)
+        .await
+        .unwrap();
+    let err = store
+        .get(&arid, Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("reference") && text.contains("nothing at the referenced ARID"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn reference_with_the_wrong_size_is_tampered() {
+    let store = hybrid();
+    let arid = ARID::new();
+    let target = ARID::new();
+    let value = envelope_of(3000);
+    store.large().put(&target, &value, None).await.unwrap();
+    store
+        .small()
+        .put(&arid, &reference_envelope(&target, 1234), None)
+        .await
+        .unwrap();
+    let err = store.get(&arid, Duration::from_secs(1)).await.unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
+}
+
+#[tokio::test]
+async fn missing_value_is_none_at_the_timeout() {
+    let store = hybrid();
+    assert!(
+        store
+            .get(&ARID::new(), Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
