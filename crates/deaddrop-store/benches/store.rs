@@ -50,6 +50,28 @@ fn record(ns: u8, i: u64) -> Record {
 
 struct Setup {
     peers: Vec<PeerId>,
+    /// Stored keys, in a scattered order.
+    hits: Vec<RecordKey>,
+    /// Keys never stored.
+    misses: Vec<RecordKey>,
+    /// Keys with providers.
+    provider_keys: Vec<RecordKey>,
+    /// Records written by the put benchmark (cloned per put).
+    puts: Vec<Record>,
+}
+
+impl Setup {
+    fn new(n: u64) -> Self {
+        Setup {
+            peers: (0..20).map(|_| PeerId::random()).collect(),
+            hits: (0..n).map(|i| key(0, mix(i) % n)).collect(),
+            misses: (0..10_000).map(|i| key(9, i)).collect(),
+            provider_keys: (0..PROVIDER_KEYS)
+                .map(|i| key(1, mix(i) % PROVIDER_KEYS))
+                .collect(),
+            puts: (0..PUT_KEYS).map(|i| record(2, i)).collect(),
+        }
+    }
 }
 
 fn fill<S: RecordStore>(s: &mut S, n: u64, peers: &[PeerId]) {
@@ -81,19 +103,20 @@ fn bench_store<S: RecordStore>(
         "get_hit" => g.bench_function(name, |b| {
             b.iter(|| {
                 i = i.wrapping_add(1);
-                black_box(s.get(&key(0, mix(i) % n)).unwrap());
+                black_box(s.get(&setup.hits[(i % n) as usize]).unwrap());
             })
         }),
         "get_miss" => g.bench_function(name, |b| {
             b.iter(|| {
                 i = i.wrapping_add(1);
-                assert!(s.get(&key(9, i)).is_none());
+                assert!(s.get(&setup.misses[(i % 10_000) as usize]).is_none());
             })
         }),
         "providers" => g.bench_function(name, |b| {
             b.iter(|| {
                 i = i.wrapping_add(1);
-                assert_eq!(s.providers(&key(1, mix(i) % PROVIDER_KEYS)).len(), 5);
+                let k = &setup.provider_keys[(i % PROVIDER_KEYS) as usize];
+                assert_eq!(s.providers(k).len(), 5);
             })
         }),
         "records_scan" => {
@@ -106,7 +129,7 @@ fn bench_store<S: RecordStore>(
         "put" => g.bench_function(name, |b| {
             b.iter(|| {
                 i = i.wrapping_add(1);
-                s.put(record(2, i % PUT_KEYS)).unwrap();
+                s.put(setup.puts[(i % PUT_KEYS) as usize].clone()).unwrap();
             })
         }),
         "add_provider" => g.bench_function(name, |b| {
@@ -152,15 +175,13 @@ fn persistent(
 }
 
 fn benches(c: &mut Criterion) {
-    let setup = Setup {
-        peers: (0..20).map(|_| PeerId::random()).collect(),
-    };
     let local = PeerId::random();
     let dir = tempfile::tempdir().unwrap();
     let periodic = Durability::Periodic {
         interval: Duration::from_secs(1),
     };
     for n in [10_000u64, 100_000] {
+        let setup = Setup::new(n);
         let (max_records, max_keys) = limits(n);
         let mut mem = MemoryStore::with_config(
             local,
@@ -172,8 +193,6 @@ fn benches(c: &mut Criterion) {
         );
         fill(&mut mem, n, &setup.peers);
         let mut imm = persistent(dir.path(), n, Durability::Immediate, &setup.peers, local);
-        drop(imm);
-        imm = persistent(dir.path(), n, Durability::Immediate, &setup.peers, local);
         // Reads first (before put fills the hot cache with benchmark keys).
         for op in [
             "get_hit",
@@ -192,15 +211,11 @@ fn benches(c: &mut Criterion) {
             bench_store(&mut g, "MemoryStore", n, &mut mem, &setup, op);
             bench_store(&mut g, "Persistent-Immediate", n, &mut imm, &setup, op);
             // Periodic: same file, reopened in the other mode.
-            drop(std::mem::replace(
-                &mut imm,
-                persistent(dir.path(), n, periodic, &setup.peers, local),
-            ));
+            drop(imm);
+            imm = persistent(dir.path(), n, periodic, &setup.peers, local);
             bench_store(&mut g, "Persistent-Periodic", n, &mut imm, &setup, op);
-            drop(std::mem::replace(
-                &mut imm,
-                persistent(dir.path(), n, Durability::Immediate, &setup.peers, local),
-            ));
+            drop(imm);
+            imm = persistent(dir.path(), n, Durability::Immediate, &setup.peers, local);
             g.finish();
         }
     }

@@ -40,19 +40,26 @@ pub enum Durability {
     /// Safest, but each write costs one fsync (milliseconds on most disks).
     #[default]
     Immediate,
-    /// Group sync. Every change is committed immediately (readers see it at
-    /// once) using redb's non-durable commits, and a durable (fsynced) commit
-    /// is made at most once per `interval`: by the first write after the
+    /// Group commit. Changes accumulate in one open redb write transaction
+    /// (reads of this store see them at once) that is committed durably
+    /// (one fsync) at most once per `interval`: by the first write after the
     /// interval has elapsed, by [`PersistentStore::flush`](crate::PersistentStore::flush) /
     /// [`PersistentStore::flush_if_due`](crate::PersistentStore::flush_if_due),
-    /// or when the store is dropped.
+    /// when the batch reaches 16 384 changes (bounding its memory), or when
+    /// the store is dropped.
     ///
-    /// **Loss window:** a crash (process kill or power loss) loses the writes
-    /// made since the last durable commit, i.e. at most `interval` worth of
-    /// writes if the node calls `flush_if_due` at least every `interval`
-    /// (writes are otherwise only made durable by the next write or the drop).
-    /// The database always reopens in a consistent state: the last durable
-    /// commit, with counts derived from table lengths.
+    /// One transaction per interval rather than redb's non-durable commits
+    /// (`redb::Durability::None` per change, durable commit per interval):
+    /// those cost a full commit per change (≈40 µs of CPU here, well under
+    /// 50k writes/s), for the same loss window.
+    ///
+    /// **Loss window:** a crash (process kill or power loss), or a storage
+    /// failure during the batch, loses the changes made since the last
+    /// durable commit, i.e. at most `interval` worth of writes if the node
+    /// calls `flush_if_due` at least every `interval` (otherwise pending
+    /// changes wait for the next write or the drop). What survives is always
+    /// a prefix of the acknowledged changes, and the database reopens in a
+    /// consistent state.
     Periodic {
         /// Maximum time between durable commits while writes are arriving.
         interval: Duration,

@@ -125,18 +125,20 @@ fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), Store
     let txn = db.begin_write()?;
     {
         let mut t = Tables::open(&txn)?;
+        t.create_all()?;
         if fresh {
-            t.meta.insert("magic", MAGIC)?;
-            t.meta.insert("version", VERSION.to_be_bytes().as_slice())?;
+            t.meta()?.insert("magic", MAGIC)?;
+            t.meta()?
+                .insert("version", VERSION.to_be_bytes().as_slice())?;
         }
         let me = local.to_bytes();
-        let stored = t.meta.get("local_peer")?.map(|g| g.value().to_vec());
+        let stored = t.meta()?.get("local_peer")?.map(|g| g.value().to_vec());
         if stored.as_deref() != Some(me.as_slice()) {
             if stored.is_some() {
                 tracing::info!(%local, "deaddrop-store: local peer id changed, rebuilding provided set");
             }
             rebuild_local_provided(&mut t, &me)?;
-            t.meta.insert("local_peer", me.as_slice())?;
+            t.meta()?.insert("local_peer", me.as_slice())?;
         }
     }
     txn.commit()?;
@@ -146,9 +148,9 @@ fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), Store
 /// Makes `local_provided` list exactly the keys provided by peer `me`
 /// (needed when the store is reopened under another local peer id).
 fn rebuild_local_provided(t: &mut Tables<'_>, me: &[u8]) -> Result<(), StoreError> {
-    t.local_provided.retain(|_, ()| false)?;
+    t.local_provided()?.retain(|_, ()| false)?;
     let mut keys = Vec::new();
-    for entry in t.providers.range::<&[u8]>(..)? {
+    for entry in t.providers()?.range::<&[u8]>(..)? {
         let (k, _) = entry?;
         let (key, peer) = codec::split_provider_key(k.value())?;
         if peer == me {
@@ -156,7 +158,7 @@ fn rebuild_local_provided(t: &mut Tables<'_>, me: &[u8]) -> Result<(), StoreErro
         }
     }
     for k in keys {
-        t.local_provided.insert(k.as_slice(), ())?;
+        t.local_provided()?.insert(k.as_slice(), ())?;
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ impl PersistentStore {
         let tk = codec::provider_key(key, &rec.provider);
         let is_local = rec.provider == self.local;
         self.write(|s, t| {
-            let stored = match t.providers.get(tk.as_slice())? {
+            let stored = match t.providers()?.get(tk.as_slice())? {
                 Some(g) => Some(codec::decode_provider(&tk, g.value(), s.clock)?),
                 None => None,
             };
@@ -90,10 +90,11 @@ impl PersistentStore {
     ) -> Result<ProviderAdded, PutError> {
         let key = rec.key.as_ref();
         let cfg = &self.config;
-        if t.provider_count(key)? == 0 && t.provider_keys.len()? >= cfg.max_provided_keys as u64 {
+        if t.provider_count(key)? == 0 && t.provider_keys()?.len()? >= cfg.max_provided_keys as u64
+        {
             // Keys whose providers all expired still count until swept.
             t.sweep(now_unix, INLINE_SWEEP, &self.local, self.clock)?;
-            if t.provider_keys.len()? >= cfg.max_provided_keys as u64 {
+            if t.provider_keys()?.len()? >= cfg.max_provided_keys as u64 {
                 return Err(PutError::MaxProvidedKeys);
             }
         }
@@ -101,7 +102,7 @@ impl PersistentStore {
         if t.provider_count(key)? as usize >= cfg.max_providers_per_key {
             // Drop this key's expired providers first.
             let mut current = Vec::new();
-            for (tk, v) in self.scan_key(&t.providers, key)? {
+            for (tk, v) in self.scan_key(&*t.providers()?, key)? {
                 if v.expires_unix.is_some_and(|e| e <= now_unix) {
                     t.remove_provider_entry(&tk, &self.local)?;
                 } else {

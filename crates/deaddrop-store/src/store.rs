@@ -311,7 +311,7 @@ impl PersistentStore {
         let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
         let evicted = self.write(|s, t| {
             let key = r.key.as_ref();
-            let stored = match t.records.get(key)? {
+            let stored = match t.records()?.get(key)? {
                 Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?),
                 None => None,
             };
@@ -328,11 +328,11 @@ impl PersistentStore {
                     .map_err(PutError::Rejected)?;
             }
             let mut evicted = Vec::new();
-            if stored.is_none() && t.records.len()? >= s.config.max_records as u64 {
+            if stored.is_none() && t.records()?.len()? >= s.config.max_records as u64 {
                 evicted = t
                     .sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?
                     .record_keys;
-                if t.records.len()? >= s.config.max_records as u64 {
+                if t.records()?.len()? >= s.config.max_records as u64 {
                     return Err(PutError::MaxRecords);
                 }
             }

@@ -37,14 +37,17 @@ pub(crate) const MAGIC: &[u8] = b"deaddrop-store";
 /// On-disk format version written by this build.
 pub(crate) const VERSION: u32 = 1;
 
-/// All tables of one write transaction.
+/// The tables of one write transaction, each opened on first use (every
+/// table opened in a redb write transaction is written back when it is
+/// closed, so opening only what an operation needs keeps changes cheap).
 pub(crate) struct Tables<'txn> {
-    pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
-    pub(crate) records: Table<'txn, &'static [u8], &'static [u8]>,
-    pub(crate) providers: Table<'txn, &'static [u8], &'static [u8]>,
-    pub(crate) provider_keys: Table<'txn, &'static [u8], u32>,
-    pub(crate) local_provided: Table<'txn, &'static [u8], ()>,
-    pub(crate) expiry: Table<'txn, &'static [u8], ()>,
+    txn: &'txn WriteTransaction,
+    meta: Option<Table<'txn, &'static str, &'static [u8]>>,
+    records: Option<Table<'txn, &'static [u8], &'static [u8]>>,
+    providers: Option<Table<'txn, &'static [u8], &'static [u8]>>,
+    provider_keys: Option<Table<'txn, &'static [u8], u32>>,
+    local_provided: Option<Table<'txn, &'static [u8], ()>>,
+    expiry: Option<Table<'txn, &'static [u8], ()>>,
 }
 
 /// What a sweep removed.
@@ -56,22 +59,54 @@ pub(crate) struct Swept {
     pub(crate) record_keys: Vec<Vec<u8>>,
 }
 
+macro_rules! lazy_table {
+    ($name:ident, $def:expr, $k:ty, $v:ty) => {
+        pub(crate) fn $name(&mut self) -> Result<&mut Table<'txn, $k, $v>, StoreError> {
+            if self.$name.is_none() {
+                self.$name = Some(self.txn.open_table($def)?);
+            }
+            self.$name
+                .as_mut()
+                .ok_or_else(|| StoreError::Storage("table not open".into()))
+        }
+    };
+}
+
 impl<'txn> Tables<'txn> {
-    /// Opens (creating if needed) every table.
+    /// Prepares access to the tables of `txn` (nothing is opened yet).
     pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
         Ok(Tables {
-            meta: txn.open_table(META)?,
-            records: txn.open_table(RECORDS)?,
-            providers: txn.open_table(PROVIDERS)?,
-            provider_keys: txn.open_table(PROVIDER_KEYS)?,
-            local_provided: txn.open_table(LOCAL_PROVIDED)?,
-            expiry: txn.open_table(EXPIRY)?,
+            txn,
+            meta: None,
+            records: None,
+            providers: None,
+            provider_keys: None,
+            local_provided: None,
+            expiry: None,
         })
     }
 
+    /// Opens (creating if needed) every table.
+    pub(crate) fn create_all(&mut self) -> Result<(), StoreError> {
+        self.meta()?;
+        self.records()?;
+        self.providers()?;
+        self.provider_keys()?;
+        self.local_provided()?;
+        self.expiry()?;
+        Ok(())
+    }
+
+    lazy_table!(meta, META, &'static str, &'static [u8]);
+    lazy_table!(records, RECORDS, &'static [u8], &'static [u8]);
+    lazy_table!(providers, PROVIDERS, &'static [u8], &'static [u8]);
+    lazy_table!(provider_keys, PROVIDER_KEYS, &'static [u8], u32);
+    lazy_table!(local_provided, LOCAL_PROVIDED, &'static [u8], ());
+    lazy_table!(expiry, EXPIRY, &'static [u8], ());
+
     /// Allocates the next provider arrival sequence number.
     pub(crate) fn next_seq(&mut self) -> Result<u64, StoreError> {
-        let cur = match self.meta.get("next_seq")? {
+        let cur = match self.meta()?.get("next_seq")? {
             Some(g) => {
                 let b = g.value();
                 let a: [u8; 8] = b
@@ -81,7 +116,7 @@ impl<'txn> Tables<'txn> {
             }
             None => 0,
         };
-        self.meta
+        self.meta()?
             .insert("next_seq", cur.wrapping_add(1).to_be_bytes().as_slice())?;
         Ok(cur)
     }
@@ -95,14 +130,14 @@ impl<'txn> Tables<'txn> {
         old_expiry: Option<u64>,
         new_expiry: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.records.insert(key, encoded)?;
+        self.records()?.insert(key, encoded)?;
         if old_expiry != new_expiry {
             if let Some(e) = old_expiry {
-                self.expiry
+                self.expiry()?
                     .remove(codec::expiry_key(e, KIND_RECORD, key).as_slice())?;
             }
             if let Some(e) = new_expiry {
-                self.expiry
+                self.expiry()?
                     .insert(codec::expiry_key(e, KIND_RECORD, key).as_slice(), ())?;
             }
         }
@@ -111,22 +146,22 @@ impl<'txn> Tables<'txn> {
 
     /// Removes a value record and its index entry. Returns whether it existed.
     pub(crate) fn remove_record(&mut self, key: &[u8]) -> Result<bool, StoreError> {
-        let old = match self.records.remove(key)? {
+        let old = match self.records()?.remove(key)? {
             Some(g) => codec::record_expiry(g.value()),
             None => return Ok(false),
         };
         // An undecodable record is removed anyway; its index entry (if any)
         // is dropped by the sweep, which checks entries against their target.
         if let Ok(Some(e)) = old {
-            self.expiry
+            self.expiry()?
                 .remove(codec::expiry_key(e, KIND_RECORD, key).as_slice())?;
         }
         Ok(true)
     }
 
     /// Number of providers currently stored for `key`.
-    pub(crate) fn provider_count(&self, key: &[u8]) -> Result<u32, StoreError> {
-        Ok(self.provider_keys.get(key)?.map_or(0, |g| g.value()))
+    pub(crate) fn provider_count(&mut self, key: &[u8]) -> Result<u32, StoreError> {
+        Ok(self.provider_keys()?.get(key)?.map_or(0, |g| g.value()))
     }
 
     /// Inserts or replaces a provider entry, maintaining counts and indexes.
@@ -141,22 +176,22 @@ impl<'txn> Tables<'txn> {
         new_expiry: Option<u64>,
     ) -> Result<(), StoreError> {
         let tk = codec::provider_key(key, provider);
-        self.providers.insert(tk.as_slice(), encoded)?;
+        self.providers()?.insert(tk.as_slice(), encoded)?;
         let old_expiry = old.and_then(|o| o.expires_unix);
         if old.is_none() {
             let n = self.provider_count(key)?;
-            self.provider_keys.insert(key, n.saturating_add(1))?;
+            self.provider_keys()?.insert(key, n.saturating_add(1))?;
             if provider == local {
-                self.local_provided.insert(key, ())?;
+                self.local_provided()?.insert(key, ())?;
             }
         }
         if old_expiry != new_expiry {
             if let Some(e) = old_expiry {
-                self.expiry
+                self.expiry()?
                     .remove(codec::expiry_key(e, KIND_PROVIDER, &tk).as_slice())?;
             }
             if let Some(e) = new_expiry {
-                self.expiry
+                self.expiry()?
                     .insert(codec::expiry_key(e, KIND_PROVIDER, &tk).as_slice(), ())?;
             }
         }
@@ -169,7 +204,7 @@ impl<'txn> Tables<'txn> {
         tk: &[u8],
         local: &PeerId,
     ) -> Result<bool, StoreError> {
-        let old_expiry = match self.providers.remove(tk)? {
+        let old_expiry = match self.providers()?.remove(tk)? {
             Some(g) => {
                 let v = g.value();
                 // Only the expiry is needed; a damaged value is still removed.
@@ -179,17 +214,17 @@ impl<'txn> Tables<'txn> {
         };
         let (key, peer) = codec::split_provider_key(tk)?;
         if let Some(e) = old_expiry {
-            self.expiry
+            self.expiry()?
                 .remove(codec::expiry_key(e, KIND_PROVIDER, tk).as_slice())?;
         }
         if peer == local.to_bytes().as_slice() {
-            self.local_provided.remove(key)?;
+            self.local_provided()?.remove(key)?;
         }
         let n = self.provider_count(key)?;
         if n <= 1 {
-            self.provider_keys.remove(key)?;
+            self.provider_keys()?.remove(key)?;
         } else {
-            self.provider_keys.insert(key, n - 1)?;
+            self.provider_keys()?.insert(key, n - 1)?;
         }
         Ok(true)
     }
@@ -203,7 +238,7 @@ impl<'txn> Tables<'txn> {
         clock: Clock,
     ) -> Result<Swept, StoreError> {
         let mut due = Vec::new();
-        for entry in self.expiry.range::<&[u8]>(..)? {
+        for entry in self.expiry()?.range::<&[u8]>(..)? {
             if due.len() >= max {
                 break;
             }
@@ -218,10 +253,10 @@ impl<'txn> Tables<'txn> {
         let mut swept = Swept::default();
         for ik in due {
             let (e, kind, rest) = codec::split_expiry_key(&ik)?;
-            self.expiry.remove(ik.as_slice())?;
+            self.expiry()?.remove(ik.as_slice())?;
             // Only remove the target if this index entry is its current expiry.
             if kind == KIND_RECORD {
-                let current = match self.records.get(rest)? {
+                let current = match self.records()?.get(rest)? {
                     Some(g) => codec::record_expiry(g.value()).ok().flatten(),
                     None => None,
                 };
@@ -230,7 +265,7 @@ impl<'txn> Tables<'txn> {
                     swept.record_keys.push(rest.to_vec());
                 }
             } else {
-                let current = match self.providers.get(rest)? {
+                let current = match self.providers()?.get(rest)? {
                     Some(g) => codec::decode_provider(rest, g.value(), clock)
                         .ok()
                         .and_then(|v| v.expires_unix),

@@ -134,9 +134,9 @@ fn write_once_keys_refuse_a_different_value_but_accept_republication() {
     s.remove(&key(1));
     s.put(value_record(1, b"second")).unwrap();
     let mut short = value_record(2, b"a");
-    short.expires = Some(Instant::now() + Duration::from_millis(150));
+    short.expires = Some(Instant::now() + Duration::from_millis(400));
     s.put(short).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     s.put(value_record(2, b"b")).unwrap();
     assert_eq!(s.get(&key(2)).unwrap().value, b"b");
 }
@@ -229,10 +229,10 @@ fn expired_providers_make_room_in_a_full_list() {
     let k = key(1);
     for i in 0..4 {
         let mut p = provider(&k, PeerId::random(), i);
-        p.expires = Some(Instant::now() + Duration::from_millis(150));
+        p.expires = Some(Instant::now() + Duration::from_millis(400));
         s.add_provider(p).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     let newcomer = PeerId::random();
     assert_eq!(
         s.try_add_provider(provider(&k, newcomer, 1)).unwrap(),
@@ -247,7 +247,7 @@ fn expired_providers_make_room_in_a_full_list() {
 fn sweep_removes_expired_entries_in_bounded_batches() {
     let local = PeerId::random();
     let mut s = PersistentStore::in_memory(local, StoreConfig::default()).unwrap();
-    let soon = Instant::now() + Duration::from_millis(300);
+    let soon = Instant::now() + Duration::from_millis(1500);
     for i in 0..10 {
         let mut r = record(i, 10);
         r.expires = Some(soon);
@@ -290,11 +290,11 @@ fn a_full_store_sweeps_expired_records_before_refusing() {
     let mut s = PersistentStore::in_memory(PeerId::random(), config).unwrap();
     for i in 0..3 {
         let mut r = record(i, 10);
-        r.expires = Some(Instant::now() + Duration::from_millis(150));
+        r.expires = Some(Instant::now() + Duration::from_millis(400));
         s.put(r).unwrap();
     }
     assert!(matches!(s.try_put(record(5, 1)), Err(PutError::MaxRecords)));
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     s.put(record(5, 1)).unwrap();
     assert_eq!(s.stats().unwrap().records, 1);
 }

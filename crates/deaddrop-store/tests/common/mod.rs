@@ -163,12 +163,12 @@ fn records_iteration<S: RecordStore>(make: &impl Fn(PeerId, Limits) -> S) {
     let mut s = make(PeerId::random(), l);
     assert_eq!(s.records().count(), 0);
     let mut expected = BTreeMap::new();
-    for i in 0..600 {
+    for i in 0..300 {
         let r = record(i, (i % 50) as usize);
         expected.insert(r.key.to_vec(), r.clone());
         s.put(r).unwrap();
     }
-    for i in (0..600).step_by(3) {
+    for i in (0..300).step_by(3) {
         s.remove(&key(i));
         expected.remove(&key(i).to_vec());
     }
@@ -310,14 +310,14 @@ fn expired_on_arrival<S: RecordStore>(make: &impl Fn(PeerId, Limits) -> S, dev: 
     }
     // A record that expires while stored.
     let mut r = record(3, 5);
-    r.expires = Some(Instant::now() + Duration::from_millis(150));
+    r.expires = Some(Instant::now() + Duration::from_millis(400));
     let mut p = provider(&key(4), PeerId::random(), 1);
     p.expires = r.expires;
     s.put(r).unwrap();
     s.add_provider(p).unwrap();
     assert!(s.get(&key(3)).is_some());
     assert_eq!(s.providers(&key(4)).len(), 1);
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(500));
     if dev.hides_expired {
         assert!(s.get(&key(3)).is_none());
         assert!(s.providers(&key(4)).is_empty());
