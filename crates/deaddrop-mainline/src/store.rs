@@ -11,6 +11,7 @@ use mainline::async_dht::AsyncDht;
 use mainline::errors::{PutMutableError, PutQueryError};
 use mainline::{Dht, Id, MutableItem};
 use tokio::sync::OwnedMutexGuard;
+use tracing::debug;
 
 use crate::config::MainlineConfig;
 use crate::item::{self, EXPECT_ABSENT_CAS, MAX_VALUE_SIZE};
@@ -122,6 +123,13 @@ impl MainlineStore {
         let detailed = self.inner.dht.get_mutable_detailed(&public_key, None, None);
         let items: Vec<MutableItem> = detailed.items.collect().await;
         let outcome = detailed.outcome.recv().await;
+        debug!(
+            target = %item::target(arid),
+            items = items.len(),
+            queried = outcome.queried,
+            responded = outcome.responded(),
+            "mainline lookup done"
+        );
         if items.is_empty() && outcome.responded() == 0 {
             return Err(Error::backend_msg(
                 BACKEND,
@@ -188,7 +196,9 @@ impl KvStore for MainlineStore {
         }
         // 2. Write with CAS: nodes that meanwhile received another writer's item refuse ours.
         let ours = item.value().to_vec();
-        let stored_at = self.publish(item).await?;
+        let stored_at = self.publish(item).await.inspect_err(|error| {
+            debug!(%error, "mainline put refused or failed");
+        })?;
         // 3. Read back: if another writer's item landed on some nodes, readers will see a
         //    conflict, so this write did not win.
         let found = self.lookup(arid).await?;
@@ -197,8 +207,13 @@ impl KvStore for MainlineStore {
             .iter()
             .any(|other| other.seq() != item::WRITE_ONCE_SEQ || other.value() != ours.as_slice())
         {
+            debug!(
+                found = found.items.len(),
+                "another writer's item landed beside ours: this put did not win"
+            );
             return Err(Error::AlreadyExists);
         }
+        debug!(stored_at, location = %Self::location(arid), "mainline put stored");
 
         let mut note = format!("stored at {stored_at} DHT nodes; {EXPIRY_NOTE}");
         if let Some(ttl) = ttl {
@@ -255,15 +270,23 @@ impl KvStore for MainlineStore {
                     self.describe_bootstrap()
                 ),
             )),
+            // Nodes answered, the bootstrap query just has not finished: reachable.
+            Err(_) if routing_table > 0 => Ok(format!(
+                "Mainline DHT reachable via {}: node {} listening on {}, {} nodes in the \
+                 routing table so far (bootstrap still running after {} s)",
+                self.describe_bootstrap(),
+                info.id(),
+                info.local_addr(),
+                routing_table,
+                timeout.as_secs_f64()
+            )),
             Err(_) => Err(Error::backend_msg(
                 BACKEND,
                 format!(
-                    "the Mainline DHT did not finish bootstrapping within {} s via {} ({} \
-                     nodes in the routing table so far); check the network connection (UDP) \
-                     or the --bootstrap nodes",
+                    "no Mainline DHT node answered within {} s via {}; check the network \
+                     connection (UDP) or the --bootstrap nodes",
                     timeout.as_secs_f64(),
-                    self.describe_bootstrap(),
-                    routing_table
+                    self.describe_bootstrap()
                 ),
             )),
         }
