@@ -49,6 +49,9 @@ impl MainlineStore {
     /// Starts a DHT node with `config`. Bootstrapping runs in the background: the first
     /// operation (or [`check`](KvStore::check)) waits for it as needed.
     ///
+    /// Bootstrap host names are resolved here (a blocking DNS lookup); the public default
+    /// nodes, used when none is given, are resolved by the `mainline` crate.
+    ///
     /// Fails with [`Error::InvalidInput`] on a malformed or unresolvable bootstrap node, and
     /// with [`Error::Backend`] when the UDP socket cannot be opened.
     pub fn open(config: MainlineConfig) -> Result<Self> {
