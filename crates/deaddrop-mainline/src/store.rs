@@ -199,12 +199,19 @@ impl KvStore for MainlineStore {
         }
         // 2. Write with CAS: nodes that meanwhile received another writer's item refuse ours.
         let ours = item.value().to_vec();
-        let stored_at = self.publish(item).await.inspect_err(|error| {
-            debug!(%error, "mainline put refused or failed");
-        })?;
+        let published = match self.publish(item).await {
+            Err(Error::AlreadyExists) => return Err(Error::AlreadyExists),
+            other => other,
+        };
+        if let Err(error) = &published {
+            debug!(%error, "mainline put not acknowledged; reading back to see whether it landed");
+        }
         // 3. Read back: if another writer's item landed on some nodes, readers will see a
         //    conflict, so this write did not win.
-        let found = self.lookup(arid).await?;
+        let found = match self.lookup(arid).await {
+            Ok(found) => found,
+            Err(lookup_error) => return Err(published.err().unwrap_or(lookup_error)),
+        };
         if found
             .items
             .iter()
@@ -216,6 +223,14 @@ impl KvStore for MainlineStore {
             );
             return Err(Error::AlreadyExists);
         }
+        let stored_at = match published {
+            Ok(stored_at) => stored_at,
+            // Busy nodes stored the item but their acknowledgements came too late: it is there.
+            Err(_) if !found.items.is_empty() => {
+                u32::try_from(found.items.len()).unwrap_or(u32::MAX)
+            }
+            Err(error) => return Err(error),
+        };
         debug!(stored_at, location = %Self::location(arid), "mainline put stored");
 
         let mut note = format!("stored at {stored_at} DHT nodes; {EXPIRY_NOTE}");
