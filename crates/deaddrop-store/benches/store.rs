@@ -1,5 +1,5 @@
 //! MemoryStore vs PersistentStore (Immediate and Periodic durability):
-//! put, get hit/miss, add_provider, providers and a records() full scan, at
+//! put, get hit (random stored key), get of a recently written key, get miss, add_provider, providers and a records() full scan, at
 //! 10k and 100k records of 1 KiB. Run with:
 //! `CARGO_TARGET_DIR=/work/target-store cargo bench -p deaddrop-store --bench store`
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -21,6 +21,8 @@ use libp2p::{
 const VALUE: usize = 1024;
 /// Keys cycled through by the put benchmark (inserts, then replacements).
 const PUT_KEYS: u64 = 20_000;
+/// Records written, then read back, by the get_recent benchmark.
+const RECENT: u64 = 500;
 /// Keys carrying providers (5 each) for the providers benchmark.
 const PROVIDER_KEYS: u64 = 1_000;
 
@@ -58,6 +60,8 @@ struct Setup {
     provider_keys: Vec<RecordKey>,
     /// Records written by the put benchmark (cloned per put).
     puts: Vec<Record>,
+    /// Records written just before the get_recent benchmark.
+    recent: Vec<Record>,
 }
 
 impl Setup {
@@ -70,6 +74,7 @@ impl Setup {
                 .map(|i| key(1, mix(i) % PROVIDER_KEYS))
                 .collect(),
             puts: (0..PUT_KEYS).map(|i| record(2, i)).collect(),
+            recent: (0..RECENT).map(|i| record(4, i)).collect(),
         }
     }
 }
@@ -87,7 +92,7 @@ fn fill<S: RecordStore>(s: &mut S, n: u64, peers: &[PeerId]) {
 }
 
 fn limits(n: u64) -> (usize, usize) {
-    ((n + PUT_KEYS + 10) as usize, 1_000_000)
+    ((n + PUT_KEYS + RECENT + 10) as usize, 1_000_000)
 }
 
 fn bench_store<S: RecordStore>(
@@ -106,6 +111,19 @@ fn bench_store<S: RecordStore>(
                 black_box(s.get(&setup.hits[(i % n) as usize]).unwrap());
             })
         }),
+        "get_recent" => {
+            // Recently written records: served by the write-through cache.
+            for r in &setup.recent {
+                s.put(r.clone()).unwrap();
+            }
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    i = i.wrapping_add(1);
+                    let r = &setup.recent[(i % RECENT) as usize];
+                    black_box(s.get(&r.key).unwrap());
+                })
+            })
+        }
         "get_miss" => g.bench_function(name, |b| {
             b.iter(|| {
                 i = i.wrapping_add(1);
@@ -196,6 +214,7 @@ fn benches(c: &mut Criterion) {
         // Reads first (before put fills the hot cache with benchmark keys).
         for op in [
             "get_hit",
+            "get_recent",
             "get_miss",
             "providers",
             "records_scan",

@@ -334,9 +334,15 @@ fn periodic_mode_flushes_when_due() {
     let mut s = PersistentStore::open(dir.path().join("p.redb"), PeerId::random(), config).unwrap();
     assert!(!s.flush_if_due().unwrap(), "nothing pending");
     s.put(record(1, 10)).unwrap();
+    s.remove(&key(99)); // absent: not a change
+    assert_eq!(s.pending_changes(), 1);
+    // Pending changes are visible to reads before they are durable.
+    assert!(s.get(&key(1)).is_some());
+    assert_eq!(s.stats().unwrap().records, 1);
     assert!(!s.flush_if_due().unwrap(), "interval not elapsed");
     std::thread::sleep(Duration::from_millis(60));
     assert!(s.flush_if_due().unwrap());
+    assert_eq!(s.pending_changes(), 0);
     assert!(!s.flush_if_due().unwrap(), "flushed already");
     s.flush().unwrap();
     assert!(s.get(&key(1)).is_some());
