@@ -2,6 +2,8 @@
 
 use std::{
     borrow::Cow,
+    cell::Cell,
+    marker::PhantomData,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -48,8 +50,9 @@ pub(crate) use with_read_txn;
 
 /// A persistent [`RecordStore`](libp2p::kad::store::RecordStore) on redb.
 ///
-/// See the crate documentation for the design. The store is synchronous and
-/// owns its database file exclusively (a second open of the same file fails
+/// See the crate documentation for the design. The store is synchronous,
+/// `Send` but not `Sync` (own it from the task driving the swarm, as libp2p
+/// does with `MemoryStore`), and owns its database file exclusively (a second open of the same file fails
 /// with [`StoreError::AlreadyOpen`]).
 pub struct PersistentStore {
     pub(crate) db: Database,
@@ -64,6 +67,9 @@ pub struct PersistentStore {
     pending_changes: usize,
     last_durable: Instant,
     path: Option<PathBuf>,
+    /// Reads may go through the pending write transaction, which allows one
+    /// open handle per table: the store is `Send` but deliberately not `Sync`.
+    _not_sync: PhantomData<Cell<()>>,
 }
 
 /// Entry counts, all read from table lengths.
@@ -147,6 +153,7 @@ impl PersistentStore {
             pending_changes: 0,
             last_durable: Instant::now(),
             path,
+            _not_sync: PhantomData,
         }
     }
 
