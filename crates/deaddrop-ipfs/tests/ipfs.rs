@@ -210,3 +210,109 @@ async fn a_stopped_daemon_gives_a_connection_error_not_a_hang() {
     }
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+mod hybrid_over_ipfs {
+    //! The hybrid backend with a local store for small values and IPFS for large ones.
+
+    use super::*;
+    use deaddrop::hybrid::{HybridConfig, HybridStore, parse_reference, reference_envelope};
+    use deaddrop::{ARID, LocalConfig, LocalStore};
+    use deaddrop_ipfs::IpfsStore;
+
+    fn hybrid(large: IpfsStore) -> HybridStore<LocalStore, IpfsStore> {
+        let small = LocalStore::temporary(LocalConfig {
+            max_value_size: 1000,
+            ..LocalConfig::default()
+        })
+        .unwrap();
+        HybridStore::with_config(
+            small,
+            large,
+            HybridConfig {
+                min_reference_wait: Duration::from_secs(1),
+                ..HybridConfig::default()
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn small_value_stays_in_the_small_store() {
+        let store = hybrid(store());
+        let arid = fresh_arid();
+        let envelope = envelope_of_size(900);
+        store.put(&arid, &envelope, None).await.unwrap();
+        assert!(!store.large().exists(&arid).await.unwrap());
+        let got = store
+            .get(&arid, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+    }
+
+    #[tokio::test]
+    async fn large_value_goes_to_ipfs_and_is_followed() {
+        let store = hybrid(store());
+        let arid = fresh_arid();
+        let envelope = envelope_of_size(256 * 1024);
+        let receipt = store.put(&arid, &envelope, None).await.unwrap();
+        assert!(receipt.location.contains("/ipfs/"), "{receipt}");
+        let reference = store
+            .small()
+            .get(&arid, Duration::ZERO)
+            .await
+            .unwrap()
+            .unwrap();
+        let reference = parse_reference(&reference).unwrap().unwrap();
+        assert_eq!(reference.size, 256 * 1024);
+        assert!(store.large().exists(&reference.arid).await.unwrap());
+        let got = store
+            .get(&arid, Duration::from_secs(20))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+    }
+
+    #[tokio::test]
+    async fn hubert_format_reference_to_a_value_on_another_node_is_followed() {
+        // The large value is written through the second node; the reader's hybrid store
+        // uses the first node and knows only the ARID of the reference.
+        let target = ARID::new();
+        let value = envelope_of_size(5000);
+        other_store().put(&target, &value, None).await.unwrap();
+        let store = hybrid(store());
+        let arid = fresh_arid();
+        store
+            .small()
+            .put(&arid, &reference_envelope(&target, 5000), None)
+            .await
+            .unwrap();
+        let got = store
+            .get(&arid, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&value));
+    }
+
+    #[tokio::test]
+    async fn reference_whose_target_is_missing_is_a_clear_error() {
+        let store = hybrid(store());
+        let arid = fresh_arid();
+        store
+            .small()
+            .put(&arid, &reference_envelope(&ARID::new(), 5000), None)
+            .await
+            .unwrap();
+        let err = store
+            .get(&arid, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("ipfs store") && text.contains("nothing at the referenced ARID"),
+            "{text}"
+        );
+    }
+}
