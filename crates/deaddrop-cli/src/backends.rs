@@ -20,6 +20,11 @@ pub async fn open_store(args: &StorageArgs) -> Result<Arc<dyn KvStore>> {
             Ok(Arc::new(LocalStore::open(path, LocalConfig::default())?))
         }
         StorageKind::Mainline => Ok(Arc::new(open_mainline(args)?)),
+        StorageKind::Server => Ok(Arc::new(deaddrop_server::cli::open_store(
+            &args.url,
+            args.v1,
+            args.server_ca.as_deref(),
+        )?)),
         other => Err(not_available(other)),
     }
 }

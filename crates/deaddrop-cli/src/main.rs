@@ -51,6 +51,12 @@ fn main() -> ExitCode {
             Command::Check => commands::check(out, &cli.storage).await,
             Command::Demo(args) => demo::demo(out, args).await,
             Command::DemoResponder(args) => demo::responder(out, args).await,
+            Command::Serve(args) => {
+                match deaddrop_server::cli::run_serve(args, cli.storage.db.as_deref()).await {
+                    Ok(()) => std::process::ExitCode::SUCCESS,
+                    Err(e) => out.failure(&e),
+                }
+            }
         }
     })
 }

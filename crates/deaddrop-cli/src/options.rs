@@ -52,6 +52,12 @@ pub enum Command {
     Check,
     /// Play a request/response exchange between two parties through the embedded store.
     Demo(DemoArgs),
+    /// Run the HTTP coordination server (hubert-compatible v1 and private v2), storing in
+    /// `--db PATH` [default: <user data dir>/deaddrop/server.db] or `--memory`.
+    ///
+    /// Stops gracefully on SIGINT/SIGTERM (in-flight requests finish). Exit codes: 0 stopped,
+    /// 2 bad options, 3 cannot serve.
+    Serve(deaddrop_server::cli::ServeArgs),
     /// Party B of the demo (started by `deaddrop demo`).
     #[command(hide = true)]
     DemoResponder(DemoResponderArgs),
@@ -132,6 +138,25 @@ pub struct StorageArgs {
     /// Run the Mainline DHT node in server mode (answer other nodes) from the start.
     #[arg(long, global = true)]
     pub mainline_server: bool,
+
+    /// URL of the `deaddrop serve` (or hubert) server for `--storage server`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DEADDROP_URL",
+        default_value = "http://127.0.0.1:45678",
+        global = true
+    )]
+    pub url: String,
+
+    /// Speak hubert's protocol v1 to the server (the server then sees ARIDs) instead of the
+    /// private v2.
+    #[arg(long, global = true)]
+    pub v1: bool,
+
+    /// Extra trusted CA certificate (PEM) for an https:// server URL.
+    #[arg(long, value_name = "PEM", global = true)]
+    pub server_ca: Option<PathBuf>,
 }
 
 /// `put`.

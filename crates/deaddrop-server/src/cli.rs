@@ -2,7 +2,7 @@
 //! (so that the CLI stays thin).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deaddrop::{Error, Result};
@@ -16,10 +16,6 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
     pub bind: SocketAddr,
-    /// Database file (created if missing; default `<data dir>/deaddrop/server.db`); every
-    /// acknowledged put is fsynced to it.
-    #[arg(long, value_name = "PATH", conflicts_with = "memory")]
-    pub db: Option<PathBuf>,
     /// Keep values in a throw-away database that disappears when the server stops.
     #[arg(long)]
     pub memory: bool,
@@ -50,8 +46,9 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The server configuration these options describe.
-    pub fn to_config(&self) -> Result<ServerConfig> {
+    /// The server configuration these options describe, storing in `db` (a database file,
+    /// created if missing; [`default_db_path`] when `None`) unless `--memory` is set.
+    pub fn to_config(&self, db: Option<&Path>) -> Result<ServerConfig> {
         if self.max_ttl == 0 {
             return Err(Error::invalid("--max-ttl", "must be at least 1 second"));
         }
@@ -64,8 +61,14 @@ impl ServeArgs {
                 "must be a positive number of requests per second, or 0 for no limit",
             ));
         }
-        let storage = match (&self.db, self.memory) {
-            (Some(path), _) => Storage::File(path.clone()),
+        let storage = match (db, self.memory) {
+            (Some(_), true) => {
+                return Err(Error::invalid(
+                    "--memory",
+                    "cannot be combined with a database file (--db or DEADDROP_DB); choose one",
+                ));
+            }
+            (Some(path), false) => Storage::File(path.to_path_buf()),
             (None, true) => Storage::Memory,
             (None, false) => Storage::File(default_db_path()?),
         };
@@ -105,10 +108,25 @@ pub fn default_db_path() -> Result<PathBuf> {
     Ok(base.join("deaddrop").join("server.db"))
 }
 
-/// Runs `deaddrop serve` until SIGINT or SIGTERM.
-pub async fn run_serve(args: &ServeArgs) -> Result<()> {
-    let config = args.to_config()?;
-    crate::serve(config, crate::shutdown_signal()).await
+/// Runs `deaddrop serve` on `db` until SIGINT or SIGTERM; prints one line on standard output
+/// once it listens.
+pub async fn run_serve(args: &ServeArgs, db: Option<&Path>) -> Result<()> {
+    let config = args.to_config(db)?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let storage = match &config.storage {
+        Storage::File(path) => path.display().to_string(),
+        Storage::Memory => "memory (lost on exit)".to_owned(),
+    };
+    let server = crate::Server::bind(config).await?;
+    println!(
+        "deaddrop server listening on {scheme}://{} (storage: {storage})",
+        server.local_addr()
+    );
+    server.run(crate::shutdown_signal()).await
 }
 
 /// Opens the `server` storage at `url` (v1 when `v1` is set), trusting the extra CA

@@ -32,9 +32,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Mode {
     /// Run a server and print `listening on http://ADDR` once it accepts connections.
-    Serve(ServeArgs),
+    Serve(LoadgenServe),
     /// Measure the server and Redis.
     Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadgenServe {
+    /// Database file.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(clap::Args)]
@@ -104,12 +113,12 @@ fn main() -> AnyResult<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> AnyResult<()> {
+async fn serve(args: LoadgenServe) -> AnyResult<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .try_init();
-    let server = Server::bind(args.to_config()?).await?;
+    let server = Server::bind(args.serve.to_config(args.db.as_deref())?).await?;
     println!("listening on http://{}", server.local_addr());
     server.run(shutdown_signal()).await?;
     Ok(())
