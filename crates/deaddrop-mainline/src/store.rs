@@ -40,11 +40,6 @@ struct Inner {
     writes: WriteLocks,
 }
 
-/// What one lookup of an ARID's item found.
-struct Lookup {
-    items: Vec<MutableItem>,
-}
-
 impl MainlineStore {
     /// Starts a DHT node with `config`. Bootstrapping runs in the background: the first
     /// operation (or [`check`](KvStore::check)) waits for it as needed.
@@ -121,7 +116,7 @@ impl MainlineStore {
     }
 
     /// One full lookup of `arid`'s item: every valid item the closest nodes hold.
-    async fn lookup(&self, arid: &ARID) -> Result<Lookup> {
+    async fn lookup(&self, arid: &ARID) -> Result<Vec<MutableItem>> {
         let public_key = item::public_key(arid);
         let detailed = self.inner.dht.get_mutable_detailed(&public_key, None, None);
         let items: Vec<MutableItem> = detailed.items.collect().await;
@@ -144,7 +139,7 @@ impl MainlineStore {
                 ),
             ));
         }
-        Ok(Lookup { items })
+        Ok(items)
     }
 
     /// Publishes `item` with compare-and-swap "expect no item": nodes that already hold one
@@ -194,7 +189,7 @@ impl KvStore for MainlineStore {
         let _write = self.inner.writes.lock(*item.target()).await;
 
         // 1. Read before writing: any item at all means the ARID is taken.
-        if !self.lookup(arid).await?.items.is_empty() {
+        if !self.lookup(arid).await?.is_empty() {
             return Err(Error::AlreadyExists);
         }
         // 2. Write with CAS: nodes that meanwhile received another writer's item refuse ours.
@@ -213,12 +208,11 @@ impl KvStore for MainlineStore {
             Err(lookup_error) => return Err(published.err().unwrap_or(lookup_error)),
         };
         if found
-            .items
             .iter()
             .any(|other| other.seq() != item::WRITE_ONCE_SEQ || other.value() != ours.as_slice())
         {
             debug!(
-                found = found.items.len(),
+                found = found.len(),
                 "another writer's item landed beside ours: this put did not win"
             );
             return Err(Error::AlreadyExists);
@@ -226,9 +220,7 @@ impl KvStore for MainlineStore {
         let stored_at = match published {
             Ok(stored_at) => stored_at,
             // Busy nodes stored the item but their acknowledgements came too late: it is there.
-            Err(_) if !found.items.is_empty() => {
-                u32::try_from(found.items.len()).unwrap_or(u32::MAX)
-            }
+            Err(_) if !found.is_empty() => u32::try_from(found.len()).unwrap_or(u32::MAX),
             Err(error) => return Err(error),
         };
         debug!(stored_at, location = %Self::location(arid), "mainline put stored");
@@ -251,13 +243,13 @@ impl KvStore for MainlineStore {
     async fn get(&self, arid: &ARID, timeout: Duration) -> Result<Option<Envelope>> {
         wait_for(timeout, self.inner.config.get_backoff, || async {
             let found = self.lookup(arid).await?;
-            item::judge(arid, &found.items)
+            item::judge(arid, &found)
         })
         .await
     }
 
     async fn exists(&self, arid: &ARID) -> Result<bool> {
-        Ok(!self.lookup(arid).await?.items.is_empty())
+        Ok(!self.lookup(arid).await?.is_empty())
     }
 
     async fn check(&self) -> Result<String> {
