@@ -2,7 +2,7 @@
 
 use std::{
     borrow::Cow,
-    cell::Cell,
+    cell::{Cell, RefCell},
     marker::PhantomData,
     path::{Path, PathBuf},
     time::Instant,
@@ -12,7 +12,10 @@ use libp2p::{
     PeerId,
     kad::{Record, RecordKey},
 };
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    WriteTransaction,
+};
 
 use crate::{
     cache::HotCache,
@@ -70,6 +73,9 @@ pub struct PersistentStore {
     /// Reads may go through the pending write transaction, which allows one
     /// open handle per table: the store is `Send` but deliberately not `Sync`.
     _not_sync: PhantomData<Cell<()>>,
+    /// A snapshot of the records table reused by `get` while no write
+    /// happens (dropped by every write, so it is never stale).
+    reader: RefCell<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>>,
 }
 
 /// Entry counts, all read from table lengths.
@@ -154,6 +160,7 @@ impl PersistentStore {
             last_durable: Instant::now(),
             path,
             _not_sync: PhantomData,
+            reader: RefCell::new(None),
         }
     }
 
@@ -198,6 +205,7 @@ impl PersistentStore {
         &mut self,
         f: impl FnOnce(&Self, &mut Tables<'_>) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
+        self.reader.get_mut().take();
         let txn = match self.pending.take() {
             Some(t) => t,
             None => self.db.begin_write().map_err(StoreError::from)?,
@@ -360,13 +368,25 @@ impl PersistentStore {
         if let Some(r) = self.hot.get(k) {
             return Ok((!r.is_expired(now)).then_some(Cow::Borrowed(r)));
         }
-        let decoded = with_read_txn!(self, |txn| {
-            let table = txn.open_table(RECORDS)?;
-            match table.get(k.as_ref())? {
-                Some(g) => Some(codec::decode_record(k.as_ref(), g.value(), self.clock)?.0),
-                None => None,
+        let decode = |g: Option<redb::AccessGuard<'_, &'static [u8]>>| match g {
+            Some(g) => {
+                codec::decode_record(k.as_ref(), g.value(), self.clock).map(|(r, _)| Some(r))
             }
-        });
+            None => Ok(None),
+        };
+        let decoded = match &self.pending {
+            Some(txn) => decode(txn.open_table(RECORDS)?.get(k.as_ref())?)?,
+            None => {
+                let mut slot = self.reader.borrow_mut();
+                let table = match slot.take() {
+                    Some(t) => t,
+                    None => self.db.begin_read()?.open_table(RECORDS)?,
+                };
+                let found = decode(table.get(k.as_ref())?)?;
+                *slot = Some(table);
+                found
+            }
+        };
         Ok(decoded.filter(|r| !r.is_expired(now)).map(Cow::Owned))
     }
 
