@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deaddrop::hybrid::HybridStore;
 use deaddrop::local::default_db_path;
 use deaddrop::{Error, KvStore, LocalConfig, LocalStore, Result};
+use deaddrop_ipfs::{IpfsConfig, IpfsStore};
 use deaddrop_mainline::{MainlineConfig, MainlineStore};
 
 use crate::options::{StorageArgs, StorageKind};
@@ -20,6 +22,11 @@ pub async fn open_store(args: &StorageArgs) -> Result<Arc<dyn KvStore>> {
             Ok(Arc::new(LocalStore::open(path, LocalConfig::default())?))
         }
         StorageKind::Mainline => Ok(Arc::new(open_mainline(args)?)),
+        StorageKind::Ipfs => Ok(Arc::new(open_ipfs(args)?)),
+        StorageKind::Hybrid => Ok(Arc::new(HybridStore::new(
+            open_mainline(args)?,
+            open_ipfs(args)?,
+        ))),
         StorageKind::Server => Ok(Arc::new(deaddrop_server::cli::open_store(
             &args.url,
             args.v1,
@@ -37,6 +44,11 @@ fn open_mainline(args: &StorageArgs) -> Result<MainlineStore> {
     }
     config.server_mode = args.mainline_server;
     MainlineStore::open(config)
+}
+
+/// The IPFS store of `--ipfs-api`.
+fn open_ipfs(args: &StorageArgs) -> Result<IpfsStore> {
+    IpfsStore::new(IpfsConfig::with_api(&args.ipfs_api))
 }
 
 fn not_available(kind: StorageKind) -> Error {

@@ -139,6 +139,17 @@ pub struct StorageArgs {
     #[arg(long, global = true)]
     pub mainline_server: bool,
 
+    /// RPC API of the IPFS node for `--storage ipfs` and `--storage hybrid` (kubo's
+    /// `/api/v0`; js-ipfs works too).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DEADDROP_IPFS_API",
+        default_value = deaddrop_ipfs::DEFAULT_API,
+        global = true
+    )]
+    pub ipfs_api: String,
+
     /// URL of the `deaddrop serve` (or hubert) server for `--storage server`.
     #[arg(
         long,
