@@ -32,6 +32,24 @@ fn main() {
                 store.get(&arid, Duration::from_secs(60)).await.unwrap().unwrap();
                 get_time += started.elapsed();
             }
+            // Reference: the node's own add and cat of the same number of bytes, without
+            // key import, name resolution, publication or obfuscation.
+            let (mut add_time, mut cat_time) = (Duration::ZERO, Duration::ZERO);
+            for round in 0..ROUNDS {
+                let mut bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+                bytes[0] = round as u8;
+                let started = Instant::now();
+                let cid = store.rpc().add(bytes, true).await.unwrap();
+                add_time += started.elapsed();
+                let started = Instant::now();
+                store
+                    .rpc()
+                    .cat(&cid, size + 1, Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                cat_time += started.elapsed();
+            }
             let mib = (size * ROUNDS) as f64 / (1024.0 * 1024.0);
             println!(
                 "{:>8} bytes x {ROUNDS}: put {:6.1} MiB/s ({:6.1} ms each), get {:6.1} MiB/s ({:6.1} ms each)",
@@ -40,6 +58,14 @@ fn main() {
                 put_time.as_secs_f64() * 1000.0 / ROUNDS as f64,
                 mib / get_time.as_secs_f64(),
                 get_time.as_secs_f64() * 1000.0 / ROUNDS as f64,
+            );
+            println!(
+                "{:>8} bytes x {ROUNDS}: raw add {:6.1} MiB/s ({:6.1} ms each), raw cat {:6.1} MiB/s ({:6.1} ms each)  [reference: the node alone]",
+                size,
+                mib / add_time.as_secs_f64(),
+                add_time.as_secs_f64() * 1000.0 / ROUNDS as f64,
+                mib / cat_time.as_secs_f64(),
+                cat_time.as_secs_f64() * 1000.0 / ROUNDS as f64,
             );
         }
     });
