@@ -7,7 +7,8 @@
 //! * [`TestNode::start`] starts a daemon on a free port in a fresh repository and waits until
 //!   it is ready (about 6 s). The daemon runs under a small launcher that stops it when its
 //!   standard input closes, so a node never outlives the test process, even one kept in a
-//!   `static`. Dropping a [`TestNode`] stops it.
+//!   `static`, and deletes the node's repository when it stops. Dropping a [`TestNode`] stops
+//!   it.
 //!
 //! Node.js (20 or later) and npm must be installed; without them every function here fails
 //! with a message saying so.
@@ -146,8 +147,7 @@ impl TestNode {
         let mut child = Command::new("node")
             .arg(install_dir.join("launch.mjs"))
             .arg(&install_dir)
-            .arg(repo.path().join("repo"))
-            .arg(&config_path)
+            .arg(repo.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,11 +1,16 @@
 // Runs one js-ipfs daemon for tests and stops it when this process's standard input closes
-// (that is, when the test process that started it exits, however it exits).
-//   usage: node launch.mjs INSTALL_DIR REPO_DIR CONFIG_FILE
-// The daemon's output is passed through; "Daemon is ready" marks readiness.
+// (that is, when the test process that started it exits, however it exits), then deletes the
+// node's work directory.
+//   usage: node launch.mjs INSTALL_DIR WORK_DIR
+// WORK_DIR holds config.json; the repository is created in WORK_DIR/repo. The daemon's output
+// is passed through; "Daemon is ready" marks readiness.
 import { spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 
-const [installDir, repoDir, configFile] = process.argv.slice(2)
+const [installDir, workDir] = process.argv.slice(2)
+const repoDir = join(workDir, 'repo')
+const configFile = join(workDir, 'config.json')
 const daemon = spawn(process.execPath, [
   join(installDir, 'node_modules', 'ipfs', 'src', 'cli.js'),
   'daemon', '--init-config', configFile, '--enable-preload=false'
@@ -22,7 +27,10 @@ function stop () {
   // A daemon that does not stop in 5 s is killed.
   setTimeout(() => daemon.kill('SIGKILL'), 5000).unref()
 }
-daemon.on('exit', (code) => process.exit(code ?? 0))
+daemon.on('exit', (code) => {
+  rmSync(workDir, { recursive: true, force: true })
+  process.exit(code ?? 0)
+})
 process.stdin.on('end', stop)
 process.stdin.on('error', stop)
 process.stdin.on('close', stop)
