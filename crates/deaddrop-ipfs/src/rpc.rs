@@ -291,6 +291,16 @@ impl RpcClient {
         })
     }
 
+    /// `key/gen`: a new random ed25519 key under `name` (what hubert does for every ARID).
+    pub async fn key_gen(&self, name: &str) -> Result<KeyEntry> {
+        let query = [("arg", name.to_string()), ("type", "ed25519".to_string())];
+        let v = self
+            .json("key/gen", &query, None, Some(Duration::from_secs(30)))
+            .await
+            .map_err(|e| e.into_error("key/gen"))?;
+        entry_from(&v, name)
+    }
+
     /// kubo's `key/import`: the key as a multipart file in `format`.
     pub async fn key_import_file(
         &self,

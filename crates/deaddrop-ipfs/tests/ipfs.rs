@@ -174,6 +174,73 @@ async fn a_replaced_record_is_tampered_never_returned() {
 }
 
 #[tokio::test]
+async fn value_written_the_hubert_way_through_the_same_node_is_read() {
+    // hubert: a random key under the ARID's key name, hubert-obfuscated tagged CBOR, published.
+    let store = store();
+    let arid = fresh_arid();
+    let name = IpnsName::for_arid(&arid);
+    let key = store.rpc().key_gen(name.key_name()).await.unwrap();
+    assert!(
+        !name.is_named_by(&key.id),
+        "hubert's key is random, not derived"
+    );
+    let envelope = Envelope::new("written by hubert");
+    let stored = deaddrop::obfuscation::obfuscate_hubert(&arid, &envelope_to_bytes(&envelope));
+    let cid = store.rpc().add(stored, true).await.unwrap();
+    store
+        .rpc()
+        .name_publish(name.key_name(), &cid, Duration::from_secs(600))
+        .await
+        .unwrap();
+
+    assert!(store.exists(&arid).await.unwrap());
+    let got = store
+        .get(&arid, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        got.extract_subject::<String>().unwrap(),
+        "written by hubert"
+    );
+    let err = store
+        .put(&arid, &Envelope::new("ours"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists), "{err}");
+}
+
+#[tokio::test]
+async fn hubert_reads_what_we_write_through_the_same_node() {
+    // hubert's read: find the key by its name in the keystore, resolve its id, cat, reveal.
+    let store = store();
+    let arid = fresh_arid();
+    let envelope = Envelope::new("written by deaddrop");
+    store.put(&arid, &envelope, None).await.unwrap();
+    let name = IpnsName::for_arid(&arid);
+    let keys = store.rpc().key_list().await.unwrap();
+    let key = keys.iter().find(|k| k.name == name.key_name()).unwrap();
+    assert!(name.is_named_by(&key.id));
+    let path = store
+        .rpc()
+        .name_resolve(&key.id, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    let cid = path.strip_prefix("/ipfs/").unwrap();
+    let stored = store
+        .rpc()
+        .cat(cid, 1 << 20, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    let revealed =
+        deaddrop::codec::unseal(deaddrop::keys::domains::HUBERT_OBFUSCATION, &arid, &stored)
+            .unwrap();
+    assert_eq!(envelope_to_bytes(&revealed), envelope_to_bytes(&envelope));
+}
+
+#[tokio::test]
 async fn check_reports_the_node() {
     let report = store().check().await.unwrap();
     assert!(report.contains("12D3KooW"), "{report}");
