@@ -171,6 +171,12 @@ async fn a_replaced_record_is_tampered_never_returned() {
         .unwrap();
     let err = store.get(&arid, Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(err, Error::Tampered(_)), "{err}");
+    // A reader on the other node sees the replacement through the DHT, and refuses it too.
+    let err = other_store()
+        .get(&arid, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Tampered(_)), "{err}");
 }
 
 #[tokio::test]
