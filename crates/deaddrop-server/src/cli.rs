@@ -37,6 +37,9 @@ pub struct ServeArgs {
     /// Longest one long-poll request waits, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub max_wait: u64,
+    /// Megabytes of recently stored values kept in memory for fast reads (0 turns it off).
+    #[arg(long, value_name = "MB", default_value_t = 64)]
+    pub cache_mb: usize,
     /// TLS certificate chain (PEM); serves HTTPS together with --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -91,6 +94,7 @@ impl ServeArgs {
             rate_limit,
             max_waiters: self.max_waiters,
             max_wait: Duration::from_secs(self.max_wait),
+            cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             tls,
             ..ServerConfig::default()
         })

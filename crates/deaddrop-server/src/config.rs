@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub max_waiters: usize,
     /// Longest a single long-poll request waits, whatever the client asks.
     pub max_wait: Duration,
+    /// Bytes of recently stored values kept in memory to answer reads without the database
+    /// (0 turns the cache off).
+    pub cache_bytes: usize,
     /// How often expired values are deleted from the database.
     pub sweep_interval: Duration,
     /// How long shutdown waits for in-flight requests before closing connections.
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             rate_limit: Some(RateLimit::default()),
             max_waiters: 10_000,
             max_wait: Duration::from_secs(60),
+            cache_bytes: 64 * 1024 * 1024,
             sweep_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             tls: None,

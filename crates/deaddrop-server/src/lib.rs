@@ -2,6 +2,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod app;
+mod cache;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::body::Bytes;
 use deaddrop::StorageKey;
 use deaddrop::local::{DropEngine, PutOutcome};
 use tokio::sync::watch;
 
+use crate::cache::ValueCache;
 use crate::config::ServerConfig;
 use crate::limits::{RateLimiter, WaiterGate};
 use crate::metrics::Metrics;
@@ -24,6 +26,7 @@ struct Inner {
     metrics: Metrics,
     limiter: Option<RateLimiter>,
     gate: WaiterGate,
+    cache: ValueCache,
     stopping: watch::Receiver<bool>,
 }
 
@@ -45,7 +48,7 @@ pub(crate) enum PutRefused {
 /// How a wait ended without a value.
 pub(crate) enum WaitEnd {
     /// Found.
-    Value(Vec<u8>),
+    Value(Bytes),
     /// Nothing arrived within the wait.
     NotFound,
     /// Too many requests are waiting already.
@@ -64,6 +67,7 @@ impl AppState {
     ) -> Self {
         let limiter = config.rate_limit.map(RateLimiter::new);
         let gate = WaiterGate::new(config.max_waiters);
+        let cache = ValueCache::new(config.cache_bytes);
         AppState {
             inner: Arc::new(Inner {
                 engine,
@@ -71,6 +75,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 limiter,
                 gate,
+                cache,
                 stopping,
             }),
         }
@@ -110,17 +115,25 @@ impl AppState {
     pub(crate) async fn put(
         &self,
         key: StorageKey,
-        sealed: Vec<u8>,
+        sealed: Bytes,
         ttl: Option<Duration>,
     ) -> Result<Stored, PutRefused> {
         let (ttl, clamped) = self.clamp_ttl(ttl);
         let expires_at = SystemTime::now() + ttl;
-        match self.inner.engine.put(key, sealed, expires_at).await {
-            Ok(PutOutcome::Stored) => Ok(Stored {
-                ttl,
-                expires_at,
-                clamped,
-            }),
+        match self
+            .inner
+            .engine
+            .put(key, sealed.to_vec(), expires_at)
+            .await
+        {
+            Ok(PutOutcome::Stored) => {
+                self.inner.cache.insert(key, sealed, expires_at);
+                Ok(Stored {
+                    ttl,
+                    expires_at,
+                    clamped,
+                })
+            }
             Ok(PutOutcome::Exists) => Err(PutRefused::Taken),
             Err(e) => Err(PutRefused::Failed(e)),
         }
@@ -129,10 +142,13 @@ impl AppState {
     /// The live value at `key`, waiting up to `wait` (capped by the server's maximum) for it.
     /// Woken by the put itself, not by polling.
     pub(crate) async fn wait(&self, key: StorageKey, wait: Duration) -> WaitEnd {
+        if let Some(value) = self.inner.cache.get(&key) {
+            return WaitEnd::Value(value);
+        }
         let wait = wait.min(self.inner.config.max_wait);
         if wait.is_zero() {
             return match self.inner.engine.get(key).await {
-                Ok(Some(v)) => WaitEnd::Value(v),
+                Ok(Some(v)) => WaitEnd::Value(v.into()),
                 Ok(None) => WaitEnd::NotFound,
                 Err(e) => WaitEnd::Failed(e),
             };
@@ -144,7 +160,7 @@ impl AppState {
         let mut stopping = self.inner.stopping.clone();
         let outcome = tokio::select! {
             found = self.inner.engine.wait(key, wait) => match found {
-                Ok(Some(v)) => WaitEnd::Value(v),
+                Ok(Some(v)) => WaitEnd::Value(v.into()),
                 Ok(None) => WaitEnd::NotFound,
                 Err(e) => WaitEnd::Failed(e),
             },
@@ -157,6 +173,9 @@ impl AppState {
 
     /// Whether a live value holds `key`.
     pub(crate) async fn exists(&self, key: StorageKey) -> deaddrop::Result<bool> {
+        if self.inner.cache.get(&key).is_some() {
+            return Ok(true);
+        }
         self.inner.engine.exists(key).await
     }
 }

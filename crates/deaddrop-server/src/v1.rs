@@ -100,7 +100,7 @@ pub(crate) async fn put(
         Err(e) => return bad_request(format!("Invalid TTL: {}", reason(e))),
     };
     let sealed = seal(domains::OBFUSCATION, &arid, &envelope);
-    match state.put(server_key(&arid), sealed, ttl).await {
+    match state.put(server_key(&arid), sealed.into(), ttl).await {
         Ok(_) => (StatusCode::OK, "OK").into_response(),
         Err(PutRefused::Taken) => (StatusCode::CONFLICT, "ARID already exists").into_response(),
         Err(PutRefused::Failed(e)) => storage_failed(&e),

@@ -143,7 +143,7 @@ pub(crate) async fn put(
             "the body must hold the sealed value; it was empty",
         );
     }
-    match state.put(key, body.to_vec(), ttl).await {
+    match state.put(key, body, ttl).await {
         Ok(stored) => {
             let expires_unix = stored
                 .expires_at

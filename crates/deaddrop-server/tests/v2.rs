@@ -15,7 +15,20 @@ use tokio::sync::Barrier;
 
 #[tokio::test]
 async fn v2_put_get_exists() {
-    let server = start_default().await;
+    check_put_get_exists(ServerConfig::ephemeral()).await;
+}
+
+#[tokio::test]
+async fn v2_put_get_exists_without_the_read_cache() {
+    check_put_get_exists(ServerConfig {
+        cache_bytes: 0,
+        ..ServerConfig::ephemeral()
+    })
+    .await;
+}
+
+async fn check_put_get_exists(config: ServerConfig) {
+    let server = start(config).await;
     let base = server.url();
     let client = http();
     let arid = ARID::new();

@@ -243,6 +243,68 @@ impl Resp {
 }
 
 /// A fresh random 32-byte key (an ARID's bytes are 32 random bytes).
+/// A minimal HTTP/1.1 keep-alive client: one connection, one request at a time (the
+/// counterpart of the minimal RESP client, so that client overhead is alike on both sides).
+struct Http1 {
+    reader: BufReader<TcpStream>,
+    host: String,
+}
+
+impl Http1 {
+    async fn connect(url: &str) -> AnyResult<Self> {
+        let host = url
+            .strip_prefix("http://")
+            .ok_or("only http:// URLs")?
+            .to_owned();
+        let stream = TcpStream::connect(host.as_str()).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http1 {
+            reader: BufReader::new(stream),
+            host,
+        })
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> AnyResult<(u16, Vec<u8>)> {
+        let mut out = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        self.reader.get_mut().write_all(&out).await?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .ok_or("no status line")?
+            .parse()?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).await?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        let mut data = vec![0u8; length];
+        self.reader.read_exact(&mut data).await?;
+        Ok((status, data))
+    }
+}
+
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     key.copy_from_slice(deaddrop::ARID::new().data());
@@ -314,20 +376,21 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
     for &c in &args.connections {
         let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
         let point = drive("deaddrop-v2", "put", c, seconds, |_| {
-            let (http, url, value, keys) = (http.clone(), url.clone(), value.clone(), keys.clone());
+            let (url, value, keys) = (url.clone(), value.clone(), keys.clone());
             async move {
                 let mut lat = Vec::new();
                 let mut errors = 0;
+                let Ok(mut conn) = Http1::connect(&url).await else {
+                    return (1, lat);
+                };
                 let end = Instant::now() + Duration::from_secs_f64(seconds);
                 while Instant::now() < end {
                     let key = hex::encode(random_key());
                     let t = Instant::now();
-                    let ok = http
-                        .put(format!("{url}/v2/drops/{key}"))
-                        .body(value.as_ref().clone())
-                        .send()
+                    let ok = conn
+                        .request("PUT", &format!("/v2/drops/{key}"), &value)
                         .await
-                        .map(|r| r.status().as_u16() == 201)
+                        .map(|(status, _)| status == 201)
                         .unwrap_or(false);
                     lat.push(t.elapsed());
                     if ok {
@@ -350,19 +413,23 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         Arc::new(stored.iter().flat_map(|k| k.iter().cloned()).collect());
     for &c in &args.connections {
         let point = drive("deaddrop-v2", "get", c, seconds, |i| {
-            let (http, url, keys) = (http.clone(), url.clone(), all_keys.clone());
+            let (url, keys) = (url.clone(), all_keys.clone());
             async move {
                 let mut lat = Vec::new();
                 let mut errors = 0;
+                let Ok(mut conn) = Http1::connect(&url).await else {
+                    return (1, lat);
+                };
                 let end = Instant::now() + Duration::from_secs_f64(seconds);
                 let mut n = i * 7919;
                 while Instant::now() < end && !keys.is_empty() {
                     n = (n + 104_729) % keys.len();
                     let t = Instant::now();
-                    let ok = match http.get(format!("{url}/v2/drops/{}", keys[n])).send().await {
-                        Ok(r) if r.status().as_u16() == 200 => r.bytes().await.is_ok(),
-                        _ => false,
-                    };
+                    let ok = matches!(
+                        conn.request("GET", &format!("/v2/drops/{}", keys[n]), &[])
+                            .await,
+                        Ok((200, _))
+                    );
                     lat.push(t.elapsed());
                     errors += usize::from(!ok);
                 }
