@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -86,11 +86,25 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
     }
 }
 
+/// The method label: one of a fixed set, so clients cannot grow the metrics without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
 /// Rate limit, metrics and one log line per request.
 async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_label(request.extensions().get::<MatchedPath>());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -112,10 +126,10 @@ async fn track(State(state): State<AppState>, request: Request, next: Next) -> R
     let elapsed = started.elapsed();
     state
         .metrics()
-        .observe(route, &method, status, elapsed.as_secs_f64());
+        .observe(route, method, status, elapsed.as_secs_f64());
     tracing::debug!(
         route,
-        method = %method,
+        method,
         status,
         micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
         "request"

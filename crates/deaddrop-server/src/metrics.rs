@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -100,11 +100,11 @@ impl Metrics {
     }
 
     /// Records one answered request.
-    pub fn observe(&self, route: &'static str, method: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, route: &'static str, method: &'static str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {
                 route,
-                method: method.to_owned(),
+                method,
                 status,
             })
             .inc();

@@ -69,6 +69,9 @@ struct BenchArgs {
     /// Directory for the database and the AOF (a fresh temporary one by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// The server's read cache in megabytes (0 measures reads from the database).
+    #[arg(long, default_value_t = 64)]
+    cache_mb: usize,
     /// Print a JSON summary instead of a table.
     #[arg(long)]
     json: bool,
@@ -97,6 +100,7 @@ struct Wakeup {
 #[derive(Serialize)]
 struct Summary {
     seconds_per_point: f64,
+    server_cache_mb: usize,
     value_size: usize,
     points: Vec<Point>,
     wakeup: Wakeup,
@@ -125,7 +129,7 @@ async fn serve(args: LoadgenServe) -> AnyResult<()> {
 }
 
 /// Starts `deaddrop-loadgen serve` on `db` and returns the child and its URL.
-async fn spawn_server(db: &Path) -> AnyResult<(Child, String)> {
+async fn spawn_server(db: &Path, cache_mb: usize) -> AnyResult<(Child, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args([
             "serve",
@@ -136,6 +140,7 @@ async fn spawn_server(db: &Path) -> AnyResult<(Child, String)> {
             "--db",
         ])
         .arg(db)
+        .args(["--cache-mb", &cache_mb.to_string()])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -363,7 +368,7 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         .unwrap_or_else(|| temp.path().to_path_buf());
     std::fs::create_dir_all(&dir)?;
     let db = dir.join(format!("loadgen-{}.db", std::process::id()));
-    let (mut server, url) = spawn_server(&db).await?;
+    let (mut server, url) = spawn_server(&db, args.cache_mb).await?;
     let http = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(256)
@@ -510,6 +515,7 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
 
     let summary = Summary {
         seconds_per_point: seconds,
+        server_cache_mb: args.cache_mb,
         value_size: args.value_size,
         points,
         wakeup,
