@@ -71,6 +71,14 @@ pub struct ServerStore {
     http: reqwest::Client,
 }
 
+/// What one v2 long poll found.
+enum Poll {
+    Found(Envelope),
+    Missing,
+    /// The server asked to come back after this long (503).
+    Busy(Duration),
+}
+
 #[derive(Deserialize)]
 struct PutAnswer {
     ttl: u64,
@@ -290,12 +298,7 @@ impl ServerStore {
     }
 
     /// One v2 request for the value at `arid`, waiting up to `wait` on the server.
-    async fn poll_v2(
-        &self,
-        arid: &ARID,
-        key: &StorageKey,
-        wait: Duration,
-    ) -> Result<Option<Envelope>> {
+    async fn poll_v2(&self, arid: &ARID, key: &StorageKey, wait: Duration) -> Result<Poll> {
         let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         let request = self
             .http
@@ -308,9 +311,19 @@ impl ServerStore {
                 let bytes = response.bytes().await.map_err(|e| {
                     Error::backend(BACKEND, "reading the value from the server failed", e)
                 })?;
-                unseal(domains::OBFUSCATION, arid, &bytes).map(Some)
+                unseal(domains::OBFUSCATION, arid, &bytes).map(Poll::Found)
             }
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::NOT_FOUND => Ok(Poll::Missing),
+            // Too many waiters (or stopping): wait a little and ask again, within the timeout.
+            StatusCode::SERVICE_UNAVAILABLE => Ok(Poll::Busy(
+                response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs)
+                    .unwrap_or(Duration::from_secs(1)),
+            )),
             _ => Err(self.refusal(response, 0).await),
         }
     }
@@ -347,15 +360,20 @@ impl ServerStore {
                 .saturating_duration_since(Instant::now())
                 .min(MAX_POLL);
             let started = Instant::now();
-            if let Some(envelope) = self.poll_v2(arid, &key, asked).await? {
-                return Ok(Some(envelope));
-            }
+            let retry_after = match self.poll_v2(arid, &key, asked).await? {
+                Poll::Found(envelope) => return Ok(Some(envelope)),
+                Poll::Missing => Duration::ZERO,
+                Poll::Busy(retry_after) => retry_after,
+            };
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
             }
             if now.duration_since(started) < asked / 2 {
-                let pause = early.next().unwrap_or(Duration::from_secs(1));
+                let pause = early
+                    .next()
+                    .unwrap_or(Duration::from_secs(1))
+                    .max(retry_after);
                 tokio::time::sleep(pause.min(deadline.saturating_duration_since(now))).await;
             }
         }

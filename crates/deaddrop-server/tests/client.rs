@@ -225,3 +225,36 @@ async fn store_is_send_and_shares_one_connection_pool() {
     }
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn store_get_retries_when_the_server_has_too_many_waiters() {
+    let config = ServerConfig {
+        max_waiters: 1,
+        ..ServerConfig::ephemeral()
+    };
+    let server = start(config).await;
+    let base = server.url();
+    // One long poll takes the only place for 800 ms.
+    let holder = {
+        let base = base.clone();
+        tokio::spawn(async move { v2_get(&http(), &base, &ARID::new(), 800).await.0 })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let store = Arc::new(ServerStore::new(&base).unwrap());
+    let arid = ARID::new();
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { store.get(&arid, Duration::from_secs(5)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    store
+        .put(&arid, &envelope("after a 503"), None)
+        .await
+        .unwrap();
+    assert_eq!(holder.await.unwrap(), 404);
+    assert_eq!(
+        reader.await.unwrap().unwrap(),
+        Some(envelope("after a 503"))
+    );
+    server.shutdown().await.unwrap();
+}
