@@ -32,6 +32,10 @@ pub async fn open_store(args: &StorageArgs) -> Result<Arc<dyn KvStore>> {
             args.v1,
             args.server_ca.as_deref(),
         )?)),
+        StorageKind::Dht => Ok(Arc::new(
+            deaddrop_dht::cli::open_store(&args.bootstrap, args.node_api.as_deref()).await?,
+        )),
+        #[allow(unreachable_patterns)]
         other => Err(not_available(other)),
     }
 }

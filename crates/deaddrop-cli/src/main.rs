@@ -51,6 +51,9 @@ fn main() -> ExitCode {
             Command::Check => commands::check(out, &cli.storage).await,
             Command::Demo(args) => demo::demo(out, args).await,
             Command::DemoResponder(args) => demo::responder(out, args).await,
+            Command::Node(args) => {
+                deaddrop_dht::cli::node(args, &cli.storage.bootstrap, cli.json).await
+            }
             Command::Serve(args) => {
                 match deaddrop_server::cli::run_serve(args, cli.storage.db.as_deref()).await {
                     Ok(()) => std::process::ExitCode::SUCCESS,

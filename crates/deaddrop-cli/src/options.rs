@@ -58,6 +58,12 @@ pub enum Command {
     /// Stops gracefully on SIGINT/SIGTERM (in-flight requests finish). Exit codes: 0 stopped,
     /// 2 bad options, 3 cannot serve.
     Serve(deaddrop_server::cli::ServeArgs),
+    /// Run a node of the deaddrop DHT (libp2p Kademlia) with its local HTTP API, joining
+    /// through `--bootstrap /ip4/…/tcp/…/p2p/<peer id>`.
+    ///
+    /// Prints its peer id, addresses and API URL; stops gracefully on SIGINT/SIGTERM. Exit
+    /// codes: 0 stopped, 2 bad options, 3 cannot run.
+    Node(deaddrop_dht::cli::NodeArgs),
     /// Party B of the demo (started by `deaddrop demo`).
     #[command(hide = true)]
     DemoResponder(DemoResponderArgs),
@@ -120,7 +126,10 @@ pub struct StorageArgs {
     pub db: Option<PathBuf>,
 
     /// Mainline DHT bootstrap node (repeatable, or comma-separated) [default: the public
-    /// bootstrap nodes of the `mainline` crate, used only when none is given].
+    /// bootstrap nodes of the `mainline` crate, used only when none is given]. For
+    /// `--storage dht` and `deaddrop node`: a deaddrop node's multiaddress with
+    /// `/p2p/<peer id>` (the dht backend then runs an ephemeral client node instead of using
+    /// `--node-api`).
     #[arg(
         long,
         value_name = "HOST:PORT",
@@ -164,6 +173,11 @@ pub struct StorageArgs {
     /// private v2.
     #[arg(long, global = true)]
     pub v1: bool,
+
+    /// HTTP API of the local `deaddrop node` for `--storage dht` [default:
+    /// http://127.0.0.1:4011].
+    #[arg(long, value_name = "URL", env = "DEADDROP_NODE_API", global = true)]
+    pub node_api: Option<String>,
 
     /// Extra trusted CA certificate (PEM) for an https:// server URL.
     #[arg(long, value_name = "PEM", global = true)]

@@ -1,19 +1,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-//! Networks of 25 nodes on 127.0.0.1: put/get across nodes, racing writers, forged records.
+//! A network of 25 nodes on 127.0.0.1 (TCP): put/get across nodes, waiting, racing writers,
+//! forged records, an ephemeral client node, large values and tampered chunks.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use deaddrop::{ARID, Error, KvStore};
-use deaddrop_dht::{DhtStore, DropKeys, DropRecord, PayloadKind, record::unix_now};
+use deaddrop::{ARID, Error, KvStore, codec::envelope_to_bytes};
+use deaddrop_dht::{
+    DhtStore, DropKeys, DropRecord, Manifest, NodeHandle, PayloadKind, record::unix_now,
+};
 
-use common::{Digestible as _, envelope, network, shutdown};
+use common::{Digestible as _, big_envelope, config, envelope, network_with, shutdown};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn put_at_one_node_get_at_another() {
-    let nodes = network(25, 8).await;
+async fn put_at_one_node_get_at_another(nodes: &[NodeHandle]) {
     let writer = DhtStore::with_node(nodes[3].clone());
     let reader = DhtStore::with_node(nodes[21].clone());
     let arid = ARID::new();
@@ -42,12 +43,9 @@ async fn put_at_one_node_get_at_another() {
             .unwrap()
             .is_none()
     );
-    shutdown(&nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_waits_for_a_later_put() {
-    let nodes = network(25, 8).await;
+async fn get_waits_for_a_later_put(nodes: &[NodeHandle]) {
     let arid = ARID::new();
     let reader = Arc::new(DhtStore::with_node(nodes[5].clone()));
     let waiting = {
@@ -61,13 +59,10 @@ async fn get_waits_for_a_later_put() {
         .unwrap();
     let got = waiting.await.unwrap().unwrap().unwrap();
     assert_eq!(got.digest(), envelope("late").digest());
-    shutdown(&nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sixteen_racing_writers_at_most_one_wins() {
-    let nodes = network(25, 8).await;
-    for round in 0..3 {
+async fn sixteen_racing_writers_at_most_one_wins(nodes: &[NodeHandle]) {
+    for round in 0..1 {
         let arid = ARID::new();
         let writers = (0..16).map(|i| {
             let store = DhtStore::with_node(nodes[i + 5].clone());
@@ -87,7 +82,7 @@ async fn sixteen_racing_writers_at_most_one_wins() {
         }
         assert_eq!(wins, 1, "one writer wins when leaders agree: {results:?}");
         let mut seen = Vec::new();
-        for node in &nodes {
+        for node in nodes.iter().step_by(4) {
             let got = DhtStore::with_node(node.clone())
                 .get(&arid, Duration::from_secs(5))
                 .await
@@ -98,12 +93,9 @@ async fn sixteen_racing_writers_at_most_one_wins() {
         seen.dedup();
         assert_eq!(seen.len(), 1, "readers saw different values");
     }
-    shutdown(&nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forged_records_are_refused_by_every_honest_node() {
-    let nodes = network(25, 8).await;
+async fn forged_records_are_refused_by_every_honest_node(nodes: &[NodeHandle]) {
     let arid = ARID::new();
     let keys = DropKeys::derive(&arid);
     let key = keys.record_key().clone();
@@ -133,8 +125,10 @@ async fn forged_records_are_refused_by_every_honest_node() {
         let stored = nodes[2].put_unchecked(&key, forged.encode()).await.unwrap();
         assert_eq!(stored, 0, "a forged record was stored");
     }
-    for node in &nodes {
+    for node in nodes {
         assert!(node.local_record(&key).await.unwrap().is_none());
+    }
+    for node in nodes.iter().step_by(5) {
         assert!(node.lookup(&key).await.unwrap().is_none());
     }
     // the genuine record is accepted, then a different genuine-looking value is refused
@@ -155,17 +149,14 @@ async fn forged_records_are_refused_by_every_honest_node() {
         nodes[7].put_unchecked(&key, second.encode()).await.unwrap(),
         0
     );
-    for node in &nodes {
+    for node in nodes {
         if let Some(v) = node.local_record(&key).await.unwrap() {
             assert_eq!(v, genuine.encode());
         }
     }
-    shutdown(&nodes).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ephemeral_client_node_puts_and_gets() {
-    let nodes = network(25, 8).await;
+async fn ephemeral_client_node_puts_and_gets(nodes: &[NodeHandle]) {
     let boot = nodes[0].dial_addrs();
     let client = DhtStore::ephemeral(boot.clone(), Duration::from_secs(5))
         .await
@@ -188,7 +179,7 @@ async fn ephemeral_client_node_puts_and_gets() {
     // clients are not storing nodes: the value lives on the servers
     let keys = DropKeys::derive(&arid);
     let mut holders = 0;
-    for node in &nodes {
+    for node in nodes {
         holders += usize::from(
             node.local_record(keys.record_key())
                 .await
@@ -199,5 +190,111 @@ async fn ephemeral_client_node_puts_and_gets() {
     assert!(holders >= 5, "only {holders} servers hold the record");
     client.close().await;
     other.close().await;
+}
+
+async fn large_values_round_trip_and_tampering_is_detected(nodes: &[NodeHandle]) {
+    for size in [1024, 100 * 1024, 10 * 1024 * 1024 - 64] {
+        let arid = ARID::new();
+        let env = big_envelope(size);
+        let writer = DhtStore::with_node(nodes[1].clone());
+        writer.put(&arid, &env, None).await.unwrap();
+        let reader = DhtStore::with_node(nodes[23].clone());
+        let got = reader
+            .get(&arid, Duration::from_secs(20))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            envelope_to_bytes(&got),
+            envelope_to_bytes(&env),
+            "size {size}"
+        );
+    }
+
+    // over the limit: refused before any I/O
+    let too_big = big_envelope(10 * 1024 * 1024 + 16);
+    assert!(matches!(
+        DhtStore::with_node(nodes[1].clone())
+            .put(&ARID::new(), &too_big, None)
+            .await,
+        Err(Error::TooLarge { .. })
+    ));
+
+    // tamper with one chunk at every node that holds it: the reader refuses the value
+    let arid = ARID::new();
+    let env = big_envelope(300 * 1024);
+    DhtStore::with_node(nodes[2].clone())
+        .put(&arid, &env, None)
+        .await
+        .unwrap();
+    let keys = DropKeys::derive(&arid);
+    let value = nodes[2].lookup(keys.record_key()).await.unwrap().unwrap();
+    let record = DropRecord::decode(&value).unwrap();
+    assert_eq!(record.kind, PayloadKind::Chunked);
+    let manifest = Manifest::unseal(&arid, &record.payload).unwrap();
+    let target = manifest.hashes[1];
+    let mut holders = Vec::new();
+    for node in nodes {
+        if let Some(file) = node.chunk_file(target).await.unwrap() {
+            holders.push(file);
+        }
+    }
+    assert!(holders.len() >= 2, "chunk held by {} nodes", holders.len());
+    // one bad provider: the reader skips it and still gets the value
+    let mut bytes = std::fs::read(&holders[0]).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&holders[0], &bytes).unwrap();
+    let reader = DhtStore::with_node(nodes[20].clone());
+    let got = reader
+        .get(&arid, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&env));
+    // every provider bad: Tampered
+    for file in &holders {
+        std::fs::write(file, &bytes).unwrap();
+    }
+    let reader = DhtStore::with_node(nodes[21].clone());
+    let result = reader.get(&arid, Duration::from_secs(5)).await;
+    assert!(matches!(result, Err(Error::Tampered(_))), "{result:?}");
+}
+
+/// One network of 25 nodes (each with a data directory) serves every phase, so the suite
+/// pays the start-up once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_five_node_network() {
+    let dirs: Vec<tempfile::TempDir> = (0..25).map(|_| tempfile::tempdir().unwrap()).collect();
+    let paths: Vec<_> = dirs.iter().map(|d| d.path().to_owned()).collect();
+    let nodes = network_with(25, |i| {
+        let mut c = config(8);
+        c.data_dir = Some(paths[i].clone());
+        c
+    })
+    .await;
+    let t = std::time::Instant::now();
+    put_at_one_node_get_at_another(&nodes).await;
+    eprintln!("put_at_one_node_get_at_another: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    get_waits_for_a_later_put(&nodes).await;
+    eprintln!("get_waits_for_a_later_put: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    sixteen_racing_writers_at_most_one_wins(&nodes).await;
+    eprintln!("sixteen_racing_writers_at_most_one_wins: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    forged_records_are_refused_by_every_honest_node(&nodes).await;
+    eprintln!(
+        "forged_records_are_refused_by_every_honest_node: {:?}",
+        t.elapsed()
+    );
+    let t = std::time::Instant::now();
+    ephemeral_client_node_puts_and_gets(&nodes).await;
+    eprintln!("ephemeral_client_node_puts_and_gets: {:?}", t.elapsed());
+    let t = std::time::Instant::now();
+    large_values_round_trip_and_tampering_is_detected(&nodes).await;
+    eprintln!(
+        "large_values_round_trip_and_tampering_is_detected: {:?}",
+        t.elapsed()
+    );
     shutdown(&nodes).await;
 }

@@ -11,7 +11,7 @@ use deaddrop_dht::{Node, NodeConfig, NodeHandle};
 pub fn config(k: usize) -> NodeConfig {
     let mut c = NodeConfig::local_test();
     c.k = NonZeroUsize::new(k).unwrap();
-    c.query_timeout = Duration::from_secs(3);
+    c.query_timeout = Duration::from_secs(10);
     c.bootstrap_interval = Duration::from_secs(2);
     c.replication_interval = Duration::from_secs(3);
     c
