@@ -217,9 +217,11 @@ impl IpfsStore {
     async fn fetch_once(
         &self,
         arid: &ARID,
-        ipns_id: &str,
+        name: &IpnsName,
         deadline: tokio::time::Instant,
     ) -> Result<Option<Envelope>> {
+        // Looked up on every attempt: a hubert writer may create its key while we wait.
+        let ipns_id = &self.ipns_id(name).await?;
         let remaining = |floor: Duration| {
             deadline
                 .saturating_duration_since(tokio::time::Instant::now())
@@ -291,10 +293,9 @@ impl KvStore for IpfsStore {
 
     async fn get(&self, arid: &ARID, timeout: Duration) -> Result<Option<Envelope>> {
         let name = IpnsName::for_arid(arid);
-        let ipns_id = self.ipns_id(&name).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         wait_for(timeout, self.config.backoff, || {
-            self.fetch_once(arid, &ipns_id, deadline)
+            self.fetch_once(arid, &name, deadline)
         })
         .await
     }
