@@ -303,8 +303,9 @@ async fn garbage_on_the_socket_gets_400_not_a_crash() {
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let config = ServerConfig {
+        // One token a second: the 12 quick requests below cannot earn a new one meanwhile.
         rate_limit: Some(RateLimit {
-            per_second: 2.0,
+            per_second: 1.0,
             burst: 5,
         }),
         ..ServerConfig::ephemeral()
@@ -344,7 +345,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     let r = client.get(format!("{base}/health")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     // Tokens come back at the configured rate.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(v2_get(&client, &base, &arid, 0).await.0, 404);
     let m = client
         .get(format!("{base}/metrics"))
