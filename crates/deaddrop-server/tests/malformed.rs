@@ -372,10 +372,10 @@ async fn too_many_waiters_get_503() {
     for _ in 0..2 {
         let (client, base) = (client.clone(), base.clone());
         waiters.push(tokio::spawn(async move {
-            v2_get(&client, &base, &ARID::new(), 1_500).await.0
+            v2_get(&client, &base, &ARID::new(), 2_500).await.0
         }));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let r = client
         .get(format!(
             "{base}/v2/drops/{}?wait=1000",
