@@ -111,6 +111,10 @@ impl DhtStore {
         };
         let node = Node::start(config, false).await?;
         node.wait_for_peers(1, join_timeout).await?;
+        // One refresh, so the client knows more than its bootstrap node before it asks.
+        node.bootstrap().await?;
+        node.wait_for_peers(2, Duration::from_secs(1).min(join_timeout))
+            .await?;
         let mut store = DhtStore::with_node(node.clone());
         store.own_node = Some(node);
         Ok(store)

@@ -38,6 +38,7 @@ impl Behaviour {
             .set_kbucket_size(config.k)
             .set_parallelism(config.alpha)
             .set_query_timeout(config.query_timeout)
+            .set_substreams_timeout(config.request_timeout)
             .set_max_packet_size(MAX_PACKET_BYTES)
             // Validation happens inside the store's `put`, so a refused record makes the
             // writer's request fail instead of being acknowledged and dropped.

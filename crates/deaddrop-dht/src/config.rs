@@ -36,6 +36,10 @@ pub struct NodeConfig {
     pub alpha: NonZeroUsize,
     /// Time limit of one Kademlia query (default 10 s).
     pub query_timeout: Duration,
+    /// Time a peer has to answer one Kademlia request (default 3 s). A node that refuses a
+    /// record closes the stream without answering, so this is also how long a refused write
+    /// takes to be noticed.
+    pub request_timeout: Duration,
     /// How often stored records are re-replicated to the current k closest (default 1 h).
     pub replication_interval: Duration,
     /// How often the node republishes the records it wrote (default 12 h).
@@ -70,6 +74,7 @@ impl Default for NodeConfig {
             k: NonZeroUsize::new(20).unwrap_or(NonZeroUsize::MIN),
             alpha: NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
             query_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(3),
             replication_interval: Duration::from_secs(3600),
             publication_interval: Duration::from_secs(12 * 3600),
             bootstrap_interval: Duration::from_secs(300),

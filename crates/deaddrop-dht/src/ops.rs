@@ -44,7 +44,7 @@ impl NodeHandle {
             .await
     }
 
-    async fn any_value(&self, key: &RecordKey) -> Result<bool> {
+    async fn found_value(&self, key: &RecordKey) -> Result<Option<Vec<u8>>> {
         let lookup = self
             .call(|tx| Command::Lookup {
                 key: key.clone(),
@@ -52,7 +52,7 @@ impl NodeHandle {
                 tx,
             })
             .await?;
-        Ok(!lookup.values.is_empty())
+        Ok(lookup.values.into_iter().next().map(|(v, _)| v))
     }
 
     /// Publishes a signed record value under `key` and returns how many nodes stored it.
@@ -85,6 +85,10 @@ impl NodeHandle {
         } else {
             lookup.closest
         };
+        if members.is_empty() {
+            // a lookup that met only timeouts: ask once more before giving up
+            members = self.closest(key).await?;
+        }
         let me = self.peer_id();
         if self.is_server() && !members.contains(&me) {
             members.push(me);
@@ -111,9 +115,17 @@ impl NodeHandle {
                 leader = Some(candidate);
                 break;
             }
-            if self.any_value(key).await? {
-                self.inner.metrics.publishes_refused.inc();
-                return Err(Error::AlreadyExists);
+            match self.found_value(key).await? {
+                // the leader stored it but its answer came too late
+                Some(found) if found == record.value => {
+                    leader = Some(candidate);
+                    break;
+                }
+                Some(_) => {
+                    self.inner.metrics.publishes_refused.inc();
+                    return Err(Error::AlreadyExists);
+                }
+                None => {}
             }
         }
         let Some(leader) = leader else {
@@ -131,17 +143,9 @@ impl NodeHandle {
             .copied()
             .filter(|p| *p != leader && *p != me)
             .collect();
-        let still_needed = needed.saturating_sub(stored).max(1);
-        stored += self
-            .put_to(
-                &record,
-                remote,
-                Quorum::N(
-                    std::num::NonZeroUsize::new(still_needed)
-                        .unwrap_or(std::num::NonZeroUsize::MIN),
-                ),
-            )
-            .await?;
+        // Every other member gets the record (Quorum::All: a query that stopped at the
+        // quorum would leave the rest of the k closest without it); stored counts acceptances.
+        stored += self.put_to(&record, remote, Quorum::All).await?;
         if stored < needed {
             return Err(Error::backend_msg(
                 BACKEND,

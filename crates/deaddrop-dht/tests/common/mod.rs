@@ -12,6 +12,7 @@ pub fn config(k: usize) -> NodeConfig {
     let mut c = NodeConfig::local_test();
     c.k = NonZeroUsize::new(k).unwrap();
     c.query_timeout = Duration::from_secs(10);
+    c.request_timeout = Duration::from_secs(5);
     c.bootstrap_interval = Duration::from_secs(2);
     c.replication_interval = Duration::from_secs(3);
     c
