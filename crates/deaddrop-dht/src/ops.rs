@@ -80,14 +80,14 @@ impl NodeHandle {
             self.inner.metrics.publishes_refused.inc();
             return Err(Error::AlreadyExists);
         }
-        let mut members = if lookup.closest.is_empty() {
-            self.closest(key).await?
-        } else {
-            lookup.closest
-        };
-        if members.is_empty() {
-            // a lookup that met only timeouts: ask once more before giving up
-            members = self.closest(key).await?;
+        let mut members = lookup.closest;
+        if members.len() < self.inner.config.k.get() {
+            // a lookup that met timeouts, or a small network: complete the set
+            for peer in self.closest(key).await? {
+                if !members.contains(&peer) {
+                    members.push(peer);
+                }
+            }
         }
         let me = self.peer_id();
         if self.is_server() && !members.contains(&me) {
