@@ -18,20 +18,23 @@ async fn records_survive_thirty_percent_churn() {
     let arids: Vec<ARID> = (0..200).map(|_| ARID::new()).collect();
     // writers are the nodes that will stop, readers the ones that stay
     let (leaving, staying) = nodes.split_at(15);
-    for batch in arids.chunks(20) {
+    for batch in arids.chunks(5) {
         let puts = batch.iter().enumerate().map(|(i, arid)| {
             let store = DhtStore::with_node(leaving[i % leaving.len()].clone());
             async move {
                 let env = envelope(&arid.hex());
-                match store.put(arid, &env, None).await {
-                    Ok(_) => Ok(()),
-                    // a write short of its majority on an overloaded machine: one retry;
-                    // AlreadyExists then means the first attempt's value is in place
-                    Err(_) => match store.put(arid, &env, None).await {
-                        Ok(_) | Err(deaddrop::Error::AlreadyExists) => Ok(()),
-                        Err(e) => Err(e),
-                    },
+                let mut last = None;
+                // a write short of its majority on an overloaded machine is retried;
+                // AlreadyExists then means an earlier attempt's value is in place
+                for attempt in 0..3 {
+                    match store.put(arid, &env, None).await {
+                        Ok(_) => return Ok(()),
+                        Err(deaddrop::Error::AlreadyExists) if attempt > 0 => return Ok(()),
+                        Err(e) => last = Some(e),
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                Err(last.unwrap())
             }
         });
         for r in futures::future::join_all(puts).await {
@@ -43,10 +46,10 @@ async fn records_survive_thirty_percent_churn() {
     }
     tokio::time::sleep(replication + Duration::from_secs(1)).await;
     let mut readable = 0;
-    for (i, batch) in arids.chunks(20).enumerate() {
+    for (i, batch) in arids.chunks(10).enumerate() {
         let gets = batch.iter().enumerate().map(|(j, arid)| {
-            let store = DhtStore::with_node(staying[(i * 20 + j) % staying.len()].clone());
-            async move { store.get(arid, Duration::from_secs(3)).await }
+            let store = DhtStore::with_node(staying[(i * 10 + j) % staying.len()].clone());
+            async move { store.get(arid, Duration::from_secs(10)).await }
         });
         for (arid, r) in batch.iter().zip(futures::future::join_all(gets).await) {
             if let Ok(Some(env)) = r {
