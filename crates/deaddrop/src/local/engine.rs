@@ -99,10 +99,34 @@ enum WriteOp {
 struct Inner {
     path: PathBuf,
     config: EngineConfig,
-    writer: Mutex<mpsc::Sender<WriteOp>>,
+    /// `None` only while dropping.
+    writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
     waiters: Arc<Waiters>,
     _temp: Option<tempfile::TempDir>,
+}
+
+impl Drop for Inner {
+    /// Closes every connection before returning: the readers, then the writer (which finishes
+    /// the queued batch and checkpoints). Once the last handle is gone the database files are
+    /// settled, so they can be copied, scanned or deleted at once.
+    fn drop(&mut self) {
+        self.readers
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        drop(
+            self.writer
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(thread) = self.writer_thread.take() {
+            // A writer that panicked has nothing left to flush; there is nobody to tell.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// A handle to the engine; cheap to clone, shared by every task.
@@ -233,7 +257,7 @@ impl DropEngine {
         let (tx, rx) = mpsc::channel();
         let thread_waiters = waiters.clone();
         let thread_config = config.clone();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("deaddrop-writer".into())
             .spawn(move || writer_loop(writer_conn, rx, thread_config, thread_waiters))
             .map_err(|e| Error::backend(BACKEND, "cannot start the writer thread", e))?;
@@ -241,7 +265,8 @@ impl DropEngine {
             inner: Arc::new(Inner {
                 path,
                 config,
-                writer: Mutex::new(tx),
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Some(writer_thread),
                 readers: Mutex::new(Vec::new()),
                 waiters,
                 _temp: temp,
@@ -261,6 +286,8 @@ impl DropEngine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         writer
+            .as_ref()
+            .ok_or_else(|| Error::backend_msg(BACKEND, "the store is closing"))?
             .send(op)
             .map_err(|_| Error::backend_msg(BACKEND, "the writer thread has stopped"))
     }
