@@ -2,6 +2,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod errors;
 pub mod hybrid;
 pub mod keys;

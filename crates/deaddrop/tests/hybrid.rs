@@ -2,9 +2,11 @@
 //! vector.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use deaddrop::codec::{envelope_to_bytes, envelope_to_ur};
+use deaddrop::conformance::{self, envelope_of_size};
 use deaddrop::hybrid::{
     HybridConfig, HybridStore, INLINE_LIMIT, Reference, parse_reference, reference_envelope,
 };
@@ -28,11 +30,6 @@ fn hybrid() -> HybridStore<LocalStore, LocalStore> {
             ..HybridConfig::default()
         },
     )
-}
-
-/// An envelope whose tagged CBOR is about `size` bytes.
-fn envelope_of(size: usize) -> Envelope {
-    Envelope::new(dcbor::ByteString::from(vec![0x5a; size.saturating_sub(8)]))
 }
 
 async fn values_in(store: &LocalStore) -> u64 {
@@ -88,7 +85,7 @@ fn ordinary_envelopes_are_not_references() {
 async fn small_value_goes_to_the_small_store_directly() {
     let store = hybrid();
     let arid = ARID::new();
-    let envelope = envelope_of(INLINE_LIMIT);
+    let envelope = envelope_of_size(INLINE_LIMIT);
     assert!(envelope_to_bytes(&envelope).len() <= INLINE_LIMIT);
     let receipt = store.put(&arid, &envelope, None).await.unwrap();
     assert_eq!(receipt.backend, "hybrid");
@@ -112,7 +109,7 @@ async fn small_value_goes_to_the_small_store_directly() {
 async fn large_value_goes_to_the_large_store_behind_a_reference() {
     let store = hybrid();
     let arid = ARID::new();
-    let envelope = envelope_of(200_000);
+    let envelope = envelope_of_size(200_000);
     let size = envelope_to_bytes(&envelope).len();
     let receipt = store.put(&arid, &envelope, None).await.unwrap();
     assert!(receipt.location.contains("reference in local"), "{receipt}");
@@ -143,7 +140,7 @@ async fn second_put_is_refused_without_writing_a_large_value() {
         .await
         .unwrap();
     let err = store
-        .put(&arid, &envelope_of(5000), None)
+        .put(&arid, &envelope_of_size(5000), None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err}");
@@ -151,13 +148,24 @@ async fn second_put_is_refused_without_writing_a_large_value() {
 }
 
 #[tokio::test]
-async fn too_large_for_the_large_store_is_refused() {
+async fn the_size_limit_is_the_large_stores() {
     let store = HybridStore::new(local(INLINE_LIMIT), local(4096));
-    let err = store
-        .put(&ARID::new(), &envelope_of(5000), None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::TooLarge { limit: 4096, .. }), "{err}");
+    assert_eq!(store.max_value_size(), 4096);
+    conformance::size_limit_is_exact(&store, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn the_kv_store_contract_holds() {
+    let store = Arc::new(hybrid());
+    conformance::round_trip_and_write_once(store.as_ref(), Duration::from_secs(1)).await;
+    conformance::concurrent_writers_one_wins(store.clone(), 16, Duration::from_secs(1)).await;
+    conformance::get_waits_for_a_later_put(
+        store.clone(),
+        store,
+        Duration::from_millis(100),
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -165,7 +173,7 @@ async fn hubert_format_reference_written_by_hand_is_followed() {
     let store = hybrid();
     let arid = ARID::new();
     let target = ARID::new();
-    let value = envelope_of(3000);
+    let value = envelope_of_size(3000);
     let size = envelope_to_bytes(&value).len() as u64;
     store.large().put(&target, &value, None).await.unwrap();
     store
@@ -206,7 +214,7 @@ async fn reference_with_the_wrong_size_is_tampered() {
     let store = hybrid();
     let arid = ARID::new();
     let target = ARID::new();
-    let value = envelope_of(3000);
+    let value = envelope_of_size(3000);
     store.large().put(&target, &value, None).await.unwrap();
     store
         .small()
@@ -219,12 +227,5 @@ async fn reference_with_the_wrong_size_is_tampered() {
 
 #[tokio::test]
 async fn missing_value_is_none_at_the_timeout() {
-    let store = hybrid();
-    assert!(
-        store
-            .get(&ARID::new(), Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    conformance::absent_is_none_at_the_timeout(&hybrid(), Duration::from_millis(50)).await;
 }
