@@ -7,7 +7,8 @@ use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{config, envelope_of_size, store, store_via, testnet};
+use common::{config, store, store_via, testnet};
+use deaddrop::conformance;
 use deaddrop::{ARID, Envelope, Error, Expiry, KvStore};
 use deaddrop_mainline::item::{sealed_value, signing_key, write_once_item};
 use deaddrop_mainline::{MainlineConfig, MainlineStore};
@@ -16,23 +17,19 @@ use mainline::MutableItem;
 const WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trip_with_receipt() {
+async fn round_trip_and_write_once_with_receipt() {
     let net = testnet();
     let store = store(&net);
-    let arid = ARID::new();
-    let envelope = Envelope::new("hello, mainline");
-
-    assert!(!store.exists(&arid).await.unwrap());
-    let receipt = store.put(&arid, &envelope, None).await.unwrap();
-    assert_eq!(receipt.backend, "mainline");
-    assert_eq!(receipt.location, MainlineStore::location(&arid));
+    let receipt = conformance::round_trip_and_write_once(&store, WAIT).await;
     assert_eq!(receipt.location.len(), 64, "hex of the ed25519 public key");
     assert_eq!(receipt.expiry, Expiry::Unmanaged);
     assert!(receipt.note.as_deref().unwrap().contains("2 hours"));
-
-    assert!(store.exists(&arid).await.unwrap());
-    let got = store.get(&arid, WAIT).await.unwrap().unwrap();
-    assert!(got.is_identical_to(&envelope));
+    let arid = ARID::new();
+    let receipt = store
+        .put(&arid, &Envelope::new("located"), None)
+        .await
+        .unwrap();
+    assert_eq!(receipt.location, MainlineStore::location(&arid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,26 +51,6 @@ async fn ttl_is_reported_as_not_applied() {
             .unwrap()
             .contains("TTL of 60 s was not applied")
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn second_put_is_already_exists_and_keeps_the_first() {
-    let net = testnet();
-    let store = store(&net);
-    let arid = ARID::new();
-    store
-        .put(&arid, &Envelope::new("first"), None)
-        .await
-        .unwrap();
-
-    let second = store.put(&arid, &Envelope::new("second"), None).await;
-    assert!(matches!(second, Err(Error::AlreadyExists)), "{second:?}");
-    // The same value again is refused too: write-once, not idempotent.
-    let again = store.put(&arid, &Envelope::new("first"), None).await;
-    assert!(matches!(again, Err(Error::AlreadyExists)), "{again:?}");
-
-    let got = store.get(&arid, WAIT).await.unwrap().unwrap();
-    assert!(got.is_identical_to(&Envelope::new("first")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,31 +78,8 @@ async fn nodes_refuse_a_racing_write_through_cas() {
 async fn size_limit_is_1000_bytes_and_checked_before_any_io() {
     let net = testnet();
     let store = store(&net);
-
-    let exact = envelope_of_size(1000);
-    let arid = ARID::new();
-    store.put(&arid, &exact, None).await.unwrap();
-    assert!(
-        store
-            .get(&arid, WAIT)
-            .await
-            .unwrap()
-            .unwrap()
-            .is_identical_to(&exact)
-    );
-
-    let over = envelope_of_size(1001);
-    let result = store.put(&ARID::new(), &over, None).await;
-    assert!(
-        matches!(
-            result,
-            Err(Error::TooLarge {
-                size: 1001,
-                limit: 1000
-            })
-        ),
-        "{result:?}"
-    );
+    assert_eq!(store.max_value_size(), 1000);
+    conformance::size_limit_is_exact(&store, WAIT).await;
 
     // A store whose only bootstrap node never answers still refuses at once with TooLarge:
     // the size is checked before anything is sent.
@@ -136,41 +90,25 @@ async fn size_limit_is_1000_bytes_and_checked_before_any_io() {
             .loopback(),
     )
     .unwrap();
-    let result = dead.put(&ARID::new(), &over, None).await;
-    assert!(matches!(result, Err(Error::TooLarge { .. })), "{result:?}");
-    assert_eq!(dead.max_value_size(), 1000);
+    conformance::one_byte_over_the_limit_is_refused(&dead).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_of_an_absent_value_times_out_with_none() {
     let net = testnet();
-    let store = store(&net);
-    let got = store
-        .get(&ARID::new(), Duration::from_millis(300))
-        .await
-        .unwrap();
-    assert!(got.is_none());
+    conformance::absent_is_none_at_the_timeout(&store(&net), Duration::from_millis(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_waits_for_a_value_put_later() {
     let net = testnet();
-    let reader = store_via(&net, 0);
-    let writer = store_via(&net, 5);
-    let arid = ARID::new();
-
-    let waiting = {
-        let reader = reader.clone();
-        tokio::spawn(async move { reader.get(&arid, Duration::from_secs(10)).await })
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    writer
-        .put(&arid, &Envelope::new("late"), None)
-        .await
-        .unwrap();
-
-    let got = waiting.await.unwrap().unwrap().unwrap();
-    assert!(got.is_identical_to(&Envelope::new("late")));
+    conformance::get_waits_for_a_later_put(
+        Arc::new(store_via(&net, 0)),
+        Arc::new(store_via(&net, 5)),
+        Duration::from_millis(400),
+        Duration::from_secs(10),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,27 +215,7 @@ async fn racing_writers_through_different_nodes_at_most_one_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_puts_through_one_store_exactly_one_wins() {
     let net = testnet();
-    let store = Arc::new(store(&net));
-    let arid = ARID::new();
-    let tasks: Vec<_> = (0..5)
-        .map(|i| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store
-                    .put(&arid, &Envelope::new(format!("same handle {i}")), None)
-                    .await
-            })
-        })
-        .collect();
-    let mut ok = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(Error::AlreadyExists) => {}
-            Err(other) => panic!("unexpected error {other}"),
-        }
-    }
-    assert_eq!(ok, 1);
+    conformance::concurrent_writers_one_wins(Arc::new(store(&net)), 5, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use deaddrop::Envelope;
 use deaddrop_mainline::{MainlineConfig, MainlineStore, Testnet};
 
 /// Nodes per test network.
@@ -36,15 +35,4 @@ pub fn store(testnet: &Testnet) -> MainlineStore {
 /// A store bootstrapped from the testnet's node number `index` only.
 pub fn store_via(testnet: &Testnet, index: usize) -> MainlineStore {
     MainlineStore::open(config(&testnet.bootstrap[index..=index])).expect("open a store")
-}
-
-/// An envelope whose tagged CBOR is exactly `size` bytes long.
-pub fn envelope_of_size(size: usize) -> Envelope {
-    for chars in size.saturating_sub(16)..=size {
-        let envelope = Envelope::new("x".repeat(chars));
-        if deaddrop::codec::envelope_to_bytes(&envelope).len() == size {
-            return envelope;
-        }
-    }
-    panic!("no text envelope has exactly {size} bytes of tagged CBOR")
 }
