@@ -3,17 +3,19 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{envelope_of_size, fresh_arid, nodes, other_store, store, store_at};
+use common::{nodes, other_store, store, store_at};
 use deaddrop::codec::envelope_to_bytes;
-use deaddrop::{Envelope, Error, KvStore};
+use deaddrop::conformance::{self, envelope_of_size};
+use deaddrop::{ARID, Envelope, Error, KvStore};
 use deaddrop_ipfs::test_node::TestNode;
 use deaddrop_ipfs::{IpnsName, MAX_VALUE_SIZE};
 
 async fn round_trip(size: usize) {
     let store = store();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     let envelope = envelope_of_size(size);
     let receipt = store.put(&arid, &envelope, None).await.unwrap();
     assert_eq!(receipt.backend, "ipfs");
@@ -45,64 +47,26 @@ async fn round_trip_10_mib() {
 async fn one_byte_over_10_mib_is_too_large_before_any_io() {
     // No node at this address: a request would fail with a connection error instead.
     let store = store_at("http://127.0.0.1:9/api/v0");
-    let envelope = envelope_of_size(MAX_VALUE_SIZE + 1);
-    let err = store.put(&fresh_arid(), &envelope, None).await.unwrap_err();
-    assert!(
-        matches!(err, Error::TooLarge { size, limit } if size == MAX_VALUE_SIZE + 1 && limit == MAX_VALUE_SIZE),
-        "{err}"
-    );
+    assert_eq!(store.max_value_size(), MAX_VALUE_SIZE);
+    conformance::one_byte_over_the_limit_is_refused(&store).await;
 }
 
 #[tokio::test]
-async fn second_put_is_already_exists_and_first_value_stays() {
-    let store = store();
-    let arid = fresh_arid();
-    store
-        .put(&arid, &Envelope::new("first"), None)
-        .await
-        .unwrap();
-    let err = store
-        .put(&arid, &Envelope::new("second"), None)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists), "{err}");
-    let got = store
-        .get(&arid, Duration::from_secs(10))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.extract_subject::<String>().unwrap(), "first");
+async fn round_trip_and_write_once() {
+    let receipt = conformance::round_trip_and_write_once(&store(), Duration::from_secs(10)).await;
+    assert!(receipt.location.contains("/ipfs/"), "{}", receipt.location);
 }
 
 #[tokio::test]
 async fn concurrent_writers_through_one_store_exactly_one_wins() {
-    let store = std::sync::Arc::new(store());
-    let arid = fresh_arid();
-    let mut tasks = Vec::new();
-    for i in 0..6 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store
-                .put(&arid, &Envelope::new(format!("writer {i}")), None)
-                .await
-        }));
-    }
-    let mut won = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => won += 1,
-            Err(Error::AlreadyExists) => {}
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
-    assert_eq!(won, 1);
+    conformance::concurrent_writers_one_wins(Arc::new(store()), 6, Duration::from_secs(10)).await;
 }
 
 #[tokio::test]
 async fn value_written_on_one_node_is_read_on_another_knowing_only_the_arid() {
     let writer = store();
     let reader = other_store();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     let envelope = envelope_of_size(4096);
     writer.put(&arid, &envelope, None).await.unwrap();
     // The reader's node has no key for this ARID: it derives the IPNS name.
@@ -126,33 +90,24 @@ async fn value_written_on_one_node_is_read_on_another_knowing_only_the_arid() {
 
 #[tokio::test]
 async fn get_of_a_missing_value_returns_none_at_the_timeout() {
-    let store = store();
-    let arid = fresh_arid();
-    let started = Instant::now();
-    let got = store.get(&arid, Duration::from_millis(1500)).await.unwrap();
-    assert!(got.is_none());
-    assert!(started.elapsed() >= Duration::from_millis(1500));
-    assert!(!store.exists(&arid).await.unwrap());
+    conformance::absent_is_none_at_the_timeout(&store(), Duration::from_millis(1500)).await;
 }
 
 #[tokio::test]
-async fn get_waits_for_a_value_put_later() {
-    let store = store();
-    let arid = fresh_arid();
-    let writer = store.clone();
-    let put = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        writer.put(&arid, &Envelope::new("late"), None).await
-    });
-    let got = store.get(&arid, Duration::from_secs(20)).await.unwrap();
-    put.await.unwrap().unwrap();
-    assert_eq!(got.unwrap().extract_subject::<String>().unwrap(), "late");
+async fn get_waits_for_a_value_put_on_the_other_node_later() {
+    conformance::get_waits_for_a_later_put(
+        Arc::new(other_store()),
+        Arc::new(store()),
+        Duration::from_millis(700),
+        Duration::from_secs(20),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_replaced_record_is_tampered_never_returned() {
     let store = store();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     store
         .put(&arid, &Envelope::new("original"), None)
         .await
@@ -183,7 +138,7 @@ async fn a_replaced_record_is_tampered_never_returned() {
 async fn value_written_the_hubert_way_through_the_same_node_is_read() {
     // hubert: a random key under the ARID's key name, hubert-obfuscated tagged CBOR, published.
     let store = store();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     let name = IpnsName::for_arid(&arid);
     let key = store.rpc().key_gen(name.key_name()).await.unwrap();
     assert!(
@@ -220,7 +175,7 @@ async fn value_written_the_hubert_way_through_the_same_node_is_read() {
 async fn hubert_reads_what_we_write_through_the_same_node() {
     // hubert's read: find the key by its name in the keystore, resolve its id, cat, reveal.
     let store = store();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     let envelope = Envelope::new("written by deaddrop");
     store.put(&arid, &envelope, None).await.unwrap();
     let name = IpnsName::for_arid(&arid);
@@ -266,7 +221,7 @@ async fn a_stopped_daemon_gives_a_connection_error_not_a_hang() {
         .await
         .unwrap();
     let started = Instant::now();
-    let arid = fresh_arid();
+    let arid = ARID::new();
     for err in [
         store
             .put(&arid, &Envelope::new("x"), None)
@@ -289,7 +244,7 @@ mod hybrid_over_ipfs {
 
     use super::*;
     use deaddrop::hybrid::{HybridConfig, HybridStore, parse_reference, reference_envelope};
-    use deaddrop::{ARID, LocalConfig, LocalStore};
+    use deaddrop::{LocalConfig, LocalStore};
     use deaddrop_ipfs::IpfsStore;
 
     fn hybrid(large: IpfsStore) -> HybridStore<LocalStore, IpfsStore> {
@@ -311,7 +266,7 @@ mod hybrid_over_ipfs {
     #[tokio::test]
     async fn small_value_stays_in_the_small_store() {
         let store = hybrid(store());
-        let arid = fresh_arid();
+        let arid = ARID::new();
         let envelope = envelope_of_size(900);
         store.put(&arid, &envelope, None).await.unwrap();
         assert!(!store.large().exists(&arid).await.unwrap());
@@ -326,7 +281,7 @@ mod hybrid_over_ipfs {
     #[tokio::test]
     async fn large_value_goes_to_ipfs_and_is_followed() {
         let store = hybrid(store());
-        let arid = fresh_arid();
+        let arid = ARID::new();
         let envelope = envelope_of_size(256 * 1024);
         let receipt = store.put(&arid, &envelope, None).await.unwrap();
         assert!(receipt.location.contains("/ipfs/"), "{receipt}");
@@ -355,7 +310,7 @@ mod hybrid_over_ipfs {
         let value = envelope_of_size(5000);
         other_store().put(&target, &value, None).await.unwrap();
         let store = hybrid(store());
-        let arid = fresh_arid();
+        let arid = ARID::new();
         store
             .small()
             .put(&arid, &reference_envelope(&target, 5000), None)
@@ -372,7 +327,7 @@ mod hybrid_over_ipfs {
     #[tokio::test]
     async fn reference_whose_target_is_missing_is_a_clear_error() {
         let store = hybrid(store());
-        let arid = fresh_arid();
+        let arid = ARID::new();
         store
             .small()
             .put(&arid, &reference_envelope(&ARID::new(), 5000), None)

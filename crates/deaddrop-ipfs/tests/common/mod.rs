@@ -1,13 +1,10 @@
-//! Shared fixtures: real js-ipfs nodes started once per test binary, and envelopes of exact
-//! sizes.
+//! Shared fixtures: real js-ipfs nodes started once per test binary.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use deaddrop::codec::envelope_to_bytes;
-use deaddrop::{ARID, Envelope};
 use deaddrop_ipfs::test_node::{TestNode, connect};
 use deaddrop_ipfs::{IpfsConfig, IpfsStore};
 
@@ -45,29 +42,4 @@ pub fn store_at(api: &str) -> IpfsStore {
         ..IpfsConfig::with_api(api)
     })
     .unwrap()
-}
-
-/// An envelope whose tagged CBOR is exactly `size` bytes (size >= 16): a leaf holding a
-/// byte string, `d8c8 d8c9` then the byte string's header and bytes.
-pub fn envelope_of_size(size: usize) -> Envelope {
-    let header = |n: usize| match n {
-        0..24 => 1,
-        24..256 => 2,
-        256..65_536 => 3,
-        _ => 5,
-    };
-    let payload_len = [1, 2, 3, 5]
-        .into_iter()
-        .filter_map(|h| size.checked_sub(4 + h))
-        .find(|&n| 4 + header(n) + n == size)
-        .expect("a payload length fits");
-    let payload: Vec<u8> = (0..payload_len).map(|i| (i % 251) as u8).collect();
-    let envelope = Envelope::new(dcbor::ByteString::from(payload));
-    debug_assert_eq!(envelope_to_bytes(&envelope).len(), size);
-    envelope
-}
-
-/// A fresh random ARID.
-pub fn fresh_arid() -> ARID {
-    ARID::new()
 }
