@@ -23,7 +23,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
     pub max_ttl: u64,
     /// Largest request body in bytes (larger requests get 413).
-    #[arg(long, value_name = "BYTES", default_value_t = 2 * 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::config::DEFAULT_MAX_BODY)]
     pub max_body: usize,
     /// Sustained requests per second allowed from one client IP address (0 turns the limit off).
     #[arg(long, value_name = "PER_SECOND", default_value_t = 200.0)]

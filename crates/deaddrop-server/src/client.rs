@@ -54,7 +54,7 @@ impl ServerStoreConfig {
         ServerStoreConfig {
             url: url.into(),
             protocol: Protocol::V2,
-            max_value_size: 1024 * 1024,
+            max_value_size: crate::config::DEFAULT_MAX_VALUE,
             ca_cert_pem: None,
             request_timeout: Duration::from_secs(30),
         }
@@ -186,9 +186,17 @@ impl ServerStore {
             .unwrap_or_else(|| text.trim().chars().take(300).collect());
         match status {
             StatusCode::CONFLICT => Error::AlreadyExists,
-            StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge {
-                size,
-                limit: parsed.and_then(|p| p.limit).unwrap_or(self.max_value_size),
+            StatusCode::PAYLOAD_TOO_LARGE => match parsed.and_then(|p| p.limit) {
+                Some(limit) => Error::TooLarge { size, limit },
+                // v1 answers in text: the server's limit is on the request body, and a v1
+                // body spells the value out as bytewords, two characters a byte.
+                None => Error::backend_msg(
+                    BACKEND,
+                    format!(
+                        "the server at {} refused the {size}-byte value's request body as too large ({message}); raise the server's --max-body, or use the v2 protocol, which sends values as bytes",
+                        self.base
+                    ),
+                ),
             },
             StatusCode::TOO_MANY_REQUESTS => Error::backend_msg(
                 BACKEND,

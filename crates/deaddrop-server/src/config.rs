@@ -7,6 +7,14 @@ use std::time::Duration;
 /// The port hubert's server listens on, and ours by default.
 pub const DEFAULT_PORT: u16 = 45678;
 
+/// Largest value (tagged CBOR of the envelope) a [`crate::ServerStore`] sends by default.
+pub const DEFAULT_MAX_VALUE: usize = 1024 * 1024;
+
+/// Default request body limit: room for the v1 text of a [`DEFAULT_MAX_VALUE`] value, whose
+/// `ur:envelope` bytewords take two characters a byte, plus the ARID and TTL lines. (A v2
+/// body is the value's bytes, so v2 puts fit with room to spare.)
+pub const DEFAULT_MAX_BODY: usize = 2 * DEFAULT_MAX_VALUE + 4096;
+
 /// Where the values live.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Storage {
@@ -77,7 +85,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             storage: Storage::Memory,
             max_ttl: Duration::from_secs(86_400),
-            max_body: 2 * 1024 * 1024,
+            max_body: DEFAULT_MAX_BODY,
             rate_limit: Some(RateLimit::default()),
             max_waiters: 10_000,
             max_wait: Duration::from_secs(60),

@@ -14,5 +14,7 @@ mod v1;
 mod v2;
 
 pub use client::{Protocol, ServerStore, ServerStoreConfig};
-pub use config::{DEFAULT_PORT, RateLimit, ServerConfig, Storage, TlsFiles};
+pub use config::{
+    DEFAULT_MAX_BODY, DEFAULT_MAX_VALUE, DEFAULT_PORT, RateLimit, ServerConfig, Storage, TlsFiles,
+};
 pub use server::{RunningServer, Server, serve, shutdown_signal};
