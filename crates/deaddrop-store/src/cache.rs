@@ -1,67 +1,211 @@
-//! A bounded write-through cache of recently written value records.
+//! A bounded cache of decoded value records, filled by reads and writes.
 //!
-//! It is filled only by `&mut self` operations (put) and emptied by them
-//! (remove, sweep), so `get(&self)` can hand out `Cow::Borrowed` references
-//! without interior mutability. Eviction is first-in, first-out.
+//! `RecordStore::get(&self)` returns `Cow<'_, Record>`; to hand out
+//! `Cow::Borrowed` (as `MemoryStore` does) for records read from disk, the
+//! cache must accept entries through a shared reference and keep them in
+//! place while they are borrowed. It is therefore a set-associative array
+//! of [`OnceCell`] slots: a read (`&self`) may fill an *empty* slot of its
+//! key's set, and only `&mut self` methods (writes, flushes, sweeps) ever
+//! replace or evict an entry, so a borrowed record lives as long as the
+//! shared borrow of the store. No locking, no `unsafe`.
+//!
+//! Bounds: a fixed number of slots (`capacity` records, in sets of
+//! [`WAYS`]) and a byte budget (value, key and bookkeeping of every entry).
+//! A read that finds its set full, or the budget spent, is served without
+//! caching and flags the cache as under pressure; the next `&mut` call runs
+//! a CLOCK sweep (recently read entries get a second chance, others are
+//! evicted) over a bounded number of slots, so the cache follows a changing
+//! working set without any cost on the read path.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    borrow::Cow,
+    cell::{Cell, OnceCell},
+    hash::{BuildHasher, RandomState},
+};
 
 use libp2p::kad::{Record, RecordKey};
 
-/// FIFO-bounded map of recently written records.
-pub(crate) struct HotCache {
-    cap: usize,
-    map: HashMap<RecordKey, Record>,
-    order: VecDeque<RecordKey>,
+/// Slots per set: a key may live in any slot of its set.
+const WAYS: usize = 4;
+/// Slots visited by one maintenance step under pressure.
+const SWEEP_SLOTS: usize = 4096;
+
+struct Slot {
+    record: OnceCell<Box<Record>>,
+    referenced: Cell<bool>,
 }
 
-impl HotCache {
-    pub(crate) fn new(cap: usize) -> Self {
-        HotCache {
-            cap,
-            map: HashMap::new(),
-            order: VecDeque::new(),
+/// Set-associative, byte-bounded cache of value records.
+pub(crate) struct RecordCache {
+    slots: Box<[Slot]>,
+    hasher: RandomState,
+    max_bytes: usize,
+    used: Cell<usize>,
+    pressure: Cell<bool>,
+    hand: usize,
+}
+
+/// Memory charged for one cached record.
+fn cost(r: &Record) -> usize {
+    std::mem::size_of::<Slot>()
+        + std::mem::size_of::<Record>()
+        + r.key.as_ref().len()
+        + r.value.len()
+        + 32 // allocator overhead of the three allocations, roughly
+}
+
+impl RecordCache {
+    /// A cache of at most `capacity` records and `max_bytes` bytes (either 0 disables it).
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
+        let sets = if max_bytes == 0 {
+            0
+        } else {
+            capacity.div_ceil(WAYS)
+        };
+        let slots = (0..sets * WAYS)
+            .map(|_| Slot {
+                record: OnceCell::new(),
+                referenced: Cell::new(false),
+            })
+            .collect();
+        RecordCache {
+            slots,
+            hasher: RandomState::new(),
+            max_bytes,
+            used: Cell::new(0),
+            pressure: Cell::new(false),
+            hand: 0,
         }
     }
 
-    pub(crate) fn get(&self, k: &RecordKey) -> Option<&Record> {
-        self.map.get(k)
+    /// Index of the first slot of `key`'s set, or `None` if the cache is disabled.
+    fn set_of(&self, key: &[u8]) -> Option<usize> {
+        let sets = self.slots.len() / WAYS;
+        if sets == 0 {
+            return None;
+        }
+        let h = self.hasher.hash_one(key);
+        Some((h % sets as u64) as usize * WAYS)
     }
 
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let base = self.set_of(key)?;
+        (base..base + WAYS).find(|&i| {
+            self.slots[i]
+                .record
+                .get()
+                .is_some_and(|r| r.key.as_ref() == key)
+        })
+    }
+
+    /// The cached record of `key`, marking it recently used.
+    pub(crate) fn get(&self, key: &RecordKey) -> Option<&Record> {
+        let i = self.find(key.as_ref())?;
+        let slot = &self.slots[i];
+        slot.referenced.set(true);
+        slot.record.get().map(|b| &**b)
+    }
+
+    /// Caches a record read from the database (the caller checked it is
+    /// not cached). Returns it borrowed from the cache, or owned if there is
+    /// no room (its set is full or the byte budget is spent).
+    pub(crate) fn offer(&self, r: Record) -> Cow<'_, Record> {
+        let Some(base) = self.set_of(r.key.as_ref()) else {
+            return Cow::Owned(r);
+        };
+        let c = cost(&r);
+        let free = (base..base + WAYS).find(|&i| self.slots[i].record.get().is_none());
+        let Some(i) = free.filter(|_| self.used.get() + c <= self.max_bytes) else {
+            self.pressure.set(true);
+            return Cow::Owned(r);
+        };
+        let slot = &self.slots[i];
+        self.used.set(self.used.get() + c);
+        slot.referenced.set(true);
+        // The slot was checked empty above and nothing else can fill it meanwhile.
+        Cow::Borrowed(slot.record.get_or_init(move || Box::new(r)))
+    }
+
+    /// Caches a record that was just written (replacing its key's entry),
+    /// evicting others if needed.
     pub(crate) fn insert(&mut self, r: Record) {
-        if self.cap == 0 {
+        self.remove(r.key.as_ref());
+        let Some(base) = self.set_of(r.key.as_ref()) else {
+            return;
+        };
+        let c = cost(&r);
+        if c > self.max_bytes {
             return;
         }
-        let key = r.key.clone();
-        if self.map.insert(key.clone(), r).is_none() {
-            self.order.push_back(key);
+        let mut steps = 0;
+        while *self.used.get_mut() + c > self.max_bytes && steps < 2 * self.slots.len() {
+            self.clock_step();
+            steps += 1;
         }
-        while self.map.len() > self.cap {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.map.remove(&old);
-                }
-                None => break,
-            }
+        if *self.used.get_mut() + c > self.max_bytes {
+            return;
         }
-        // Removed keys leave stale entries in `order`; compact occasionally
-        // so it stays proportional to the capacity.
-        if self.order.len() > 2 * self.cap + 16 {
-            let map = &self.map;
-            let mut seen = std::collections::HashSet::new();
-            self.order
-                .retain(|k| map.contains_key(k) && seen.insert(k.clone()));
+        let i = (base..base + WAYS)
+            .find(|&i| self.slots[i].record.get().is_none())
+            .or_else(|| (base..base + WAYS).find(|&i| !self.slots[i].referenced.get()))
+            .unwrap_or(base + self.hand % WAYS);
+        self.evict(i);
+        let slot = &mut self.slots[i];
+        slot.record = OnceCell::from(Box::new(r));
+        *slot.referenced.get_mut() = false;
+        *self.used.get_mut() += c;
+    }
+
+    fn evict(&mut self, i: usize) {
+        if let Some(old) = self.slots[i].record.take() {
+            *self.used.get_mut() -= cost(&old);
+        }
+    }
+
+    /// Advances the clock hand by one slot: a recently used entry loses its
+    /// mark, an unmarked one is evicted.
+    fn clock_step(&mut self) {
+        let n = self.slots.len();
+        if n == 0 {
+            return;
+        }
+        let i = self.hand % n;
+        self.hand = (i + 1) % n;
+        if self.slots[i].referenced.replace(false) {
+            return;
+        }
+        self.evict(i);
+    }
+
+    /// Forgets `key`'s entry, if cached.
+    pub(crate) fn remove(&mut self, key: &[u8]) {
+        if let Some(i) = self.find(key) {
+            self.evict(i);
         }
     }
 
     /// Forgets everything (after an abandoned batch of writes).
     pub(crate) fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
+        for i in 0..self.slots.len() {
+            self.evict(i);
+        }
     }
 
-    pub(crate) fn remove(&mut self, k: &[u8]) {
-        self.map.remove(&RecordKey::new(&k));
+    /// Called by `&mut` methods: if reads went uncached since the last
+    /// call, sweeps part of the cache to make room for the current working set.
+    pub(crate) fn maintain(&mut self) {
+        if !self.pressure.replace(false) {
+            return;
+        }
+        for _ in 0..SWEEP_SLOTS.min(self.slots.len()) {
+            self.clock_step();
+        }
+    }
+
+    /// Bytes charged for the cached entries.
+    #[cfg(test)]
+    pub(crate) fn used_bytes(&self) -> usize {
+        self.used.get()
     }
 }
 
@@ -69,26 +213,69 @@ impl HotCache {
 mod tests {
     use super::*;
 
+    fn rec(i: u32, len: usize) -> Record {
+        Record::new(RecordKey::new(&i.to_be_bytes()), vec![1; len])
+    }
+
     #[test]
-    fn bounded_fifo() {
-        let mut c = HotCache::new(2);
-        for i in 0u8..5 {
-            c.insert(Record::new(RecordKey::new(&[i]), vec![i]));
+    fn reads_fill_and_writes_replace() {
+        let mut c = RecordCache::new(64, 1 << 20);
+        let k = RecordKey::new(&1u32.to_be_bytes());
+        assert!(c.get(&k).is_none());
+        assert!(matches!(c.offer(rec(1, 10)), Cow::Borrowed(r) if r.value.len() == 10));
+        assert_eq!(c.get(&k).map(|r| r.value.len()), Some(10));
+        c.insert(rec(1, 20));
+        assert_eq!(c.get(&k).map(|r| r.value.len()), Some(20));
+        c.remove(k.as_ref());
+        assert!(c.get(&k).is_none());
+        assert_eq!(c.used_bytes(), 0);
+    }
+
+    #[test]
+    fn byte_budget_is_never_exceeded() {
+        let budget = 10 * cost(&rec(0, 1000));
+        let mut c = RecordCache::new(1024, budget);
+        let mut offered = 0;
+        for i in 0..100 {
+            if matches!(c.offer(rec(i, 1000)), Cow::Borrowed(_)) {
+                offered += 1;
+            }
+            assert!(c.used_bytes() <= budget);
         }
-        assert!(c.get(&RecordKey::new(&[0u8])).is_none());
-        assert!(c.get(&RecordKey::new(&[4u8])).is_some());
-        assert_eq!(c.map.len(), 2);
-        for i in 0u8..100 {
-            c.insert(Record::new(RecordKey::new(&[9]), vec![i]));
-            c.remove(&[9]);
+        assert!(offered <= 10);
+        for i in 100..200 {
+            c.insert(rec(i, 1000));
+            assert!(c.used_bytes() <= budget);
         }
-        assert!(c.order.len() <= 2 * 2 + 16 + 1);
+        assert!(c.get(&RecordKey::new(&199u32.to_be_bytes())).is_some());
+    }
+
+    #[test]
+    fn pressure_makes_room_for_new_reads() {
+        let mut c = RecordCache::new(8, 1 << 20);
+        for i in 0..100 {
+            let _ = c.offer(rec(i, 1));
+        }
+        let cached = |c: &RecordCache| {
+            (0..100)
+                .filter(|i| c.find(&u32::to_be_bytes(*i)).is_some())
+                .count()
+        };
+        assert!(cached(&c) <= 8);
+        // Two sweeps: the first clears the marks, the second evicts.
+        c.maintain();
+        let _ = c.offer(rec(500, 1));
+        c.maintain();
+        assert!(cached(&c) < 8);
     }
 
     #[test]
     fn zero_capacity_disables() {
-        let mut c = HotCache::new(0);
-        c.insert(Record::new(RecordKey::new(&[1u8]), vec![]));
-        assert!(c.get(&RecordKey::new(&[1u8])).is_none());
+        let mut c = RecordCache::new(0, 1 << 20);
+        c.insert(rec(1, 1));
+        assert!(matches!(c.offer(rec(2, 1)), Cow::Owned(_)));
+        let mut c = RecordCache::new(16, 0);
+        c.insert(rec(1, 1));
+        assert!(c.get(&RecordKey::new(&1u32.to_be_bytes())).is_none());
     }
 }

@@ -40,26 +40,25 @@ pub enum Durability {
     /// Safest, but each write costs one fsync (milliseconds on most disks).
     #[default]
     Immediate,
-    /// Group commit. Changes accumulate in one open redb write transaction
-    /// (reads of this store see them at once) that is committed durably
-    /// (one fsync) at most once per `interval`: by the first write after the
-    /// interval has elapsed, by [`PersistentStore::flush`](crate::PersistentStore::flush) /
+    /// Group commit. Value-record puts and removes go to an in-memory
+    /// write buffer (no database write); every read, count and limit sees
+    /// it, so the store behaves exactly as if they were written. Other
+    /// changes (provider records, sweeps) first apply the buffer to an open
+    /// redb write transaction and accumulate there. Everything is committed
+    /// durably (one transaction, buffer applied in key order, one fsync) at
+    /// most once per `interval`: by the first write after the interval has
+    /// elapsed, by [`PersistentStore::flush`](crate::PersistentStore::flush) /
     /// [`PersistentStore::flush_if_due`](crate::PersistentStore::flush_if_due),
-    /// when the batch reaches 16 384 changes (bounding its memory), or when
-    /// the store is dropped.
-    ///
-    /// One transaction per interval rather than redb's non-durable commits
-    /// (`redb::Durability::None` per change, durable commit per interval):
-    /// those cost a full commit per change (≈55 µs of CPU per 1 KiB put
-    /// here, against ≈30 µs inside one transaction), for the same loss window.
+    /// when the batch reaches 16 384 changes or the buffer about 32 MiB
+    /// (bounding its memory), or when the store is dropped.
     ///
     /// **Loss window:** a crash (process kill or power loss), or a storage
     /// failure during the batch, loses the changes made since the last
     /// durable commit, i.e. at most `interval` worth of writes if the node
     /// calls `flush_if_due` at least every `interval` (otherwise pending
     /// changes wait for the next write or the drop). What survives is always
-    /// a prefix of the acknowledged changes, and the database reopens in a
-    /// consistent state.
+    /// a prefix of the acknowledged changes (whole batches), and the database
+    /// reopens in a consistent state.
     Periodic {
         /// Maximum time between durable commits while writes are arriving.
         interval: Duration,
@@ -89,10 +88,15 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Size of redb's page cache in bytes (default 16 MiB).
     pub cache_size_bytes: usize,
-    /// Capacity, in records, of the write-through cache of recently written
-    /// values, which `get` serves without touching the database (default 4096;
-    /// 0 disables it).
+    /// Capacity, in records, of the record cache (default 262 144; 0
+    /// disables it). The cache holds decoded records that were recently
+    /// written or read, so `get` serves them borrowed without touching the
+    /// database. Its memory is bounded by `record_cache_bytes`.
     pub hot_cache_records: usize,
+    /// Memory budget of the record cache in bytes, counting values, keys
+    /// and bookkeeping (default 128 MiB; 0 disables it). Filled lazily: a
+    /// store holding fewer records uses less.
+    pub record_cache_bytes: usize,
     /// Records read per read transaction by [`records()`](libp2p::kad::store::RecordStore::records)
     /// (default 256); bounds the iterator's memory.
     pub records_batch: usize,
@@ -112,7 +116,8 @@ impl Default for StoreConfig {
             provider_retention: ProviderRetention::default(),
             durability: Durability::default(),
             cache_size_bytes: 16 * 1024 * 1024,
-            hot_cache_records: 4096,
+            hot_cache_records: 262_144,
+            record_cache_bytes: 128 * 1024 * 1024,
             records_batch: 256,
             verify_on_open: true,
         }

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod buffer;
 mod cache;
 mod clock;
 mod codec;
@@ -11,6 +12,7 @@ mod error;
 mod kad_impl;
 mod open;
 mod providers;
+mod records;
 mod records_iter;
 mod store;
 mod tables;

@@ -1,11 +1,12 @@
 //! Streaming iteration over value records in bounded batches.
 
-use std::{borrow::Cow, ops::Bound};
+use std::{borrow::Cow, ops::Bound, time::Instant};
 
 use libp2p::kad::Record;
 use redb::{ReadableDatabase, ReadableTable};
 
 use crate::{
+    buffer::Change,
     codec,
     error::StoreError,
     store::{PersistentStore, with_read_txn},
@@ -18,13 +19,14 @@ use crate::{
 /// read transaction starting after the last key seen, so memory stays
 /// bounded whatever the store size and no transaction is held between
 /// batches (writers are never blocked and old pages can be reclaimed).
+/// Changes still in the write buffer (Periodic mode) are merged in key order.
 /// Records written or removed during iteration may or may not be seen;
 /// every record present for the whole iteration is yielded exactly once.
 /// Expired records are skipped. A storage error ends the iteration (and is
 /// logged).
 pub struct RecordsIter<'a> {
     store: &'a PersistentStore,
-    buf: std::vec::IntoIter<Record>,
+    buf: std::vec::IntoIter<Cow<'a, Record>>,
     after: Option<Vec<u8>>,
     done: bool,
 }
@@ -39,12 +41,15 @@ impl<'a> RecordsIter<'a> {
         }
     }
 
+    /// Reads the next batch of database records and merges in the write
+    /// buffer's changes in the same key range.
     fn refill(&mut self) -> Result<(), StoreError> {
         let batch = self.store.config.records_batch.max(1);
-        let now_unix = self.store.clock.now_unix();
+        let now = Instant::now();
+        let now_unix = self.store.clock.to_unix(now);
         let store = self.store;
-        let mut out = Vec::with_capacity(batch);
-        let mut seen = 0;
+        // (key, record if live and decodable)
+        let mut from_db: Vec<(Vec<u8>, Option<Record>)> = Vec::with_capacity(batch);
         with_read_txn!(store, |txn| {
             let table = txn.open_table(RECORDS)?;
             let range = match &self.after {
@@ -53,25 +58,51 @@ impl<'a> RecordsIter<'a> {
                     table.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded))?
                 }
             };
-            for entry in range {
+            for entry in range.take(batch) {
                 let (k, v) = entry?;
-                seen += 1;
                 let key = k.value();
-                self.after = Some(key.to_vec());
-                match codec::decode_record(key, v.value(), store.clock) {
-                    Ok((r, e)) if e.is_none_or(|e| e > now_unix) => out.push(r),
-                    Ok(_) => {}
+                let live = match codec::decode_record(key, v.value(), store.clock) {
+                    Ok((r, e)) if e.is_none_or(|e| e > now_unix) => Some(r),
+                    Ok(_) => None,
                     Err(e) => {
-                        tracing::warn!(error = %e, "deaddrop-store: skipping undecodable record")
+                        tracing::warn!(error = %e, "deaddrop-store: skipping undecodable record");
+                        None
                     }
-                }
-                if seen >= batch {
-                    break;
-                }
+                };
+                from_db.push((key.to_vec(), live));
             }
         });
-        if seen < batch {
-            self.done = true;
+        // The database range covered by this batch; the buffer's changes in
+        // it are merged (so a batch may exceed `records_batch` by at most the
+        // buffer's size).
+        let upper = (from_db.len() >= batch)
+            .then(|| from_db.last().map(|(k, _)| k.clone()))
+            .flatten();
+        let mut buffered = store
+            .buffer
+            .range_after(self.after.as_deref())
+            .take_while(|(k, _)| upper.as_deref().is_none_or(|u| *k <= u))
+            .peekable();
+        let live_put = |c: &'a Change| match c {
+            Change::Put { record, .. } if !record.is_expired(now) => Some(Cow::Borrowed(record)),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(from_db.len());
+        for (key, record) in from_db {
+            while let Some((bk, change)) = buffered.next_if(|(bk, _)| *bk < key.as_slice()) {
+                let _ = bk;
+                out.extend(live_put(change));
+            }
+            if let Some((_, change)) = buffered.next_if(|(bk, _)| *bk == key.as_slice()) {
+                out.extend(live_put(change));
+            } else {
+                out.extend(record.map(Cow::Owned));
+            }
+        }
+        out.extend(buffered.filter_map(|(_, change)| live_put(change)));
+        match upper {
+            Some(u) => self.after = Some(u),
+            None => self.done = true,
         }
         self.buf = out.into_iter();
         Ok(())
@@ -84,7 +115,7 @@ impl<'a> Iterator for RecordsIter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some(r) = self.buf.next() {
-                return Some(Cow::Owned(r));
+                return Some(r);
             }
             if self.done {
                 return None;

@@ -1,26 +1,19 @@
 //! The store: construction, the write path (durability modes) and value records.
 
 use std::{
-    borrow::Cow,
     cell::{Cell, RefCell},
     marker::PhantomData,
     path::{Path, PathBuf},
     time::Instant,
 };
 
-use libp2p::{
-    PeerId,
-    kad::{Record, RecordKey},
-};
-use redb::{
-    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    WriteTransaction,
-};
+use libp2p::PeerId;
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata, WriteTransaction};
 
 use crate::{
-    cache::HotCache,
+    buffer::WriteBuffer,
+    cache::RecordCache,
     clock::Clock,
-    codec,
     config::{Durability, StoreConfig},
     error::{PutError, StoreError},
     open,
@@ -32,12 +25,18 @@ use crate::{
 pub(crate) const INLINE_SWEEP: usize = 64;
 
 /// Under [`Durability::Periodic`], a batch is also committed once it holds
-/// this many changes, to bound the memory of the open transaction.
-const MAX_PENDING_CHANGES: usize = 16_384;
+/// this many changes, to bound the memory of the write buffer and of the
+/// open transaction.
+pub(crate) const MAX_PENDING_CHANGES: usize = 16_384;
+/// Under [`Durability::Periodic`], a batch is also committed once the write
+/// buffer holds about this many bytes (values up to 64 KiB would otherwise
+/// let 16 384 changes take a gigabyte).
+pub(crate) const MAX_PENDING_BYTES: usize = 32 << 20;
 
 /// Runs `$body` with `$txn` bound to a transaction that sees every change
-/// made so far: the pending write transaction if there is one, else a fresh
-/// read transaction. Both expose `open_table` with readable tables.
+/// made so far except the write buffer's: the pending write transaction if
+/// there is one, else a fresh read transaction. Both expose `open_table`
+/// with readable tables.
 macro_rules! with_read_txn {
     ($store:expr, |$txn:ident| $body:expr) => {
         match &$store.pending {
@@ -63,11 +62,14 @@ pub struct PersistentStore {
     pub(crate) config: StoreConfig,
     pub(crate) validator: Box<dyn RecordValidator>,
     pub(crate) clock: Clock,
-    pub(crate) hot: HotCache,
-    /// Periodic mode: the write transaction holding the changes made since
-    /// the last durable commit.
+    /// Decoded value records, shared by reads and writes.
+    pub(crate) cache: RecordCache,
+    /// Periodic mode: value-record changes not yet in the database.
+    pub(crate) buffer: WriteBuffer,
+    /// Periodic mode: the write transaction holding the other changes made
+    /// since the last durable commit (the buffer is applied to it first).
     pub(crate) pending: Option<WriteTransaction>,
-    pending_changes: usize,
+    pub(crate) pending_changes: usize,
     last_durable: Instant,
     path: Option<PathBuf>,
     /// Reads may go through the pending write transaction, which allows one
@@ -75,7 +77,10 @@ pub struct PersistentStore {
     _not_sync: PhantomData<Cell<()>>,
     /// A snapshot of the records table reused by `get` while no write
     /// happens (dropped by every write, so it is never stale).
-    reader: RefCell<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>>,
+    pub(crate) reader: RefCell<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>>,
+    /// Number of records in the database (not counting the buffer), cached
+    /// until the next database write.
+    pub(crate) base_records: Cell<Option<u64>>,
 }
 
 /// Entry counts, all read from table lengths.
@@ -151,7 +156,8 @@ impl PersistentStore {
         PersistentStore {
             db,
             local,
-            hot: HotCache::new(config.hot_cache_records),
+            cache: RecordCache::new(config.hot_cache_records, config.record_cache_bytes),
+            buffer: WriteBuffer::default(),
             config,
             validator: Box::new(AcceptAll),
             clock: Clock::new(),
@@ -161,6 +167,7 @@ impl PersistentStore {
             path,
             _not_sync: PhantomData,
             reader: RefCell::new(None),
+            base_records: Cell::new(None),
         }
     }
 
@@ -185,7 +192,8 @@ impl PersistentStore {
         self.path.as_deref()
     }
 
-    /// Number of changes not yet durable (always 0 under [`Durability::Immediate`]).
+    /// Number of changes not yet durable, buffered or in the open
+    /// transaction (always 0 under [`Durability::Immediate`]).
     pub fn pending_changes(&self) -> usize {
         self.pending_changes
     }
@@ -197,21 +205,32 @@ impl PersistentStore {
     ///
     /// * Immediate: one transaction per change, committed (fsync) if it
     ///   wrote, aborted otherwise.
-    /// * Periodic: changes accumulate in one write transaction (visible to
-    ///   reads through [`with_read_txn`]) that is committed durably once the
-    ///   interval has elapsed or it holds `MAX_PENDING_CHANGES` changes. A
-    ///   storage failure abandons the batch (as a crash would).
+    /// * Periodic: the write buffer is applied first (so `f` sees every
+    ///   change), then changes accumulate in one write transaction (visible
+    ///   to reads through [`with_read_txn`]) that is committed durably once
+    ///   the interval has elapsed or the batch is full. A storage failure
+    ///   abandons the batch (as a crash would).
     pub(crate) fn write<R, E: WriteError>(
         &mut self,
         f: impl FnOnce(&Self, &mut Tables<'_>) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
-        self.reader.get_mut().take();
+        self.base_changed();
+        self.cache.maintain();
         let txn = match self.pending.take() {
             Some(t) => t,
             None => self.db.begin_write().map_err(StoreError::from)?,
         };
+        let buffered = std::mem::take(&mut self.buffer);
         let result = match Tables::open(&txn) {
-            Ok(mut t) => f(self, &mut t),
+            Ok(mut t) => match buffered.apply(&mut t) {
+                Ok(written) => {
+                    for r in written {
+                        self.cache.insert(r);
+                    }
+                    f(self, &mut t)
+                }
+                Err(e) => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         };
         match self.config.durability {
@@ -237,16 +256,32 @@ impl PersistentStore {
                     self.pending = Some(txn);
                     if wrote {
                         self.pending_changes += 1;
-                        if self.last_durable.elapsed() >= interval
-                            || self.pending_changes >= MAX_PENDING_CHANGES
-                        {
-                            self.flush()?;
-                        }
+                        self.flush_if_full(interval)?;
                     }
                     Ok(r)
                 }
             },
         }
+    }
+
+    /// Commits the batch if the interval has elapsed or it is full.
+    pub(crate) fn flush_if_full(
+        &mut self,
+        interval: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        if self.last_durable.elapsed() >= interval
+            || self.pending_changes >= MAX_PENDING_CHANGES
+            || self.buffer.bytes() >= MAX_PENDING_BYTES
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Forgets what is cached about the database's contents (before it changes).
+    fn base_changed(&mut self) {
+        self.reader.get_mut().take();
+        self.base_records.set(None);
     }
 
     fn abandon_batch(&mut self) {
@@ -257,27 +292,33 @@ impl PersistentStore {
             );
         }
         self.pending = None;
+        self.buffer = WriteBuffer::default();
         self.pending_changes = 0;
+        self.base_changed();
         // The cache may hold records of the abandoned batch.
-        self.hot.clear();
+        self.cache.clear();
     }
 
-    /// Makes every change durable now: commits the pending batch (one
-    /// fsync). A no-op when nothing is pending (always the case under
+    /// Makes every change durable now: applies the write buffer (in key
+    /// order) and commits the batch in one transaction (one fsync). A no-op
+    /// when nothing is pending (always the case under
     /// [`Durability::Immediate`]). On failure the batch is lost, as in a crash.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        let Some(txn) = self.pending.take() else {
+        if self.pending.is_none() && self.buffer.is_empty() {
             return Ok(());
-        };
-        let changes = std::mem::take(&mut self.pending_changes);
-        let res = if changes > 0 {
-            txn.commit().map_err(StoreError::from)
-        } else {
-            txn.abort().map_err(StoreError::from)
-        };
+        }
+        let res = self.write(|_, _| Ok::<_, StoreError>(((), false)));
+        let res = res.and_then(|()| match self.pending.take() {
+            Some(txn) if self.pending_changes > 0 => txn.commit().map_err(StoreError::from),
+            Some(txn) => txn.abort().map_err(StoreError::from),
+            None => Ok(()),
+        });
+        self.pending_changes = 0;
+        self.base_changed();
         self.last_durable = Instant::now();
         if res.is_err() {
-            self.hot.clear();
+            self.buffer = WriteBuffer::default();
+            self.cache.clear();
         }
         res
     }
@@ -299,107 +340,6 @@ impl PersistentStore {
         Ok(due)
     }
 
-    /// Stores a value record, or says exactly why not. On error the store is
-    /// unchanged.
-    ///
-    /// Checks, in order: non-empty key, value smaller than `max_value_bytes`,
-    /// not expired on arrival, the [`RecordValidator`] (skipped for an
-    /// identical republication: same value and publisher as the stored,
-    /// unexpired record), and `max_records` for a new key (expired records
-    /// are swept first if the store is full). Replacing a key does not count
-    /// as a new record.
-    pub fn try_put(&mut self, r: Record) -> Result<(), PutError> {
-        if r.key.as_ref().is_empty() {
-            return Err(PutError::EmptyKey);
-        }
-        if r.value.len() >= self.config.max_value_bytes {
-            return Err(PutError::ValueTooLarge {
-                len: r.value.len(),
-                max: self.config.max_value_bytes,
-            });
-        }
-        let now = Instant::now();
-        if r.is_expired(now) {
-            return Err(PutError::Expired);
-        }
-        let now_unix = self.clock.to_unix(now);
-        let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
-        let evicted = self.write(|s, t| {
-            let key = r.key.as_ref();
-            let stored = match t.records()?.get(key)? {
-                Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?),
-                None => None,
-            };
-            let old_expiry = stored.as_ref().and_then(|(_, e)| *e);
-            let live = stored
-                .as_ref()
-                .filter(|(_, e)| e.is_none_or(|e| e > now_unix))
-                .map(|(rec, _)| rec);
-            let republication =
-                live.is_some_and(|old| old.value == r.value && old.publisher == r.publisher);
-            if !republication {
-                s.validator
-                    .validate_record(live, &r)
-                    .map_err(PutError::Rejected)?;
-            }
-            let mut evicted = Vec::new();
-            if stored.is_none() && t.records()?.len()? >= s.config.max_records as u64 {
-                evicted = t
-                    .sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?
-                    .record_keys;
-                if t.records()?.len()? >= s.config.max_records as u64 {
-                    return Err(PutError::MaxRecords);
-                }
-            }
-            let encoded = codec::encode_record(&r, new_expiry);
-            t.write_record(key, &encoded, old_expiry, new_expiry)?;
-            Ok((evicted, true))
-        })?;
-        for k in &evicted {
-            self.hot.remove(k);
-        }
-        self.hot.insert(r);
-        Ok(())
-    }
-
-    /// Reads a value record, or the storage error. Expired records are `None`.
-    pub fn try_get(&self, k: &RecordKey) -> Result<Option<Cow<'_, Record>>, StoreError> {
-        let now = Instant::now();
-        if let Some(r) = self.hot.get(k) {
-            return Ok((!r.is_expired(now)).then_some(Cow::Borrowed(r)));
-        }
-        let decode = |g: Option<redb::AccessGuard<'_, &'static [u8]>>| match g {
-            Some(g) => {
-                codec::decode_record(k.as_ref(), g.value(), self.clock).map(|(r, _)| Some(r))
-            }
-            None => Ok(None),
-        };
-        let decoded = match &self.pending {
-            Some(txn) => decode(txn.open_table(RECORDS)?.get(k.as_ref())?)?,
-            None => {
-                let mut slot = self.reader.borrow_mut();
-                let table = match slot.take() {
-                    Some(t) => t,
-                    None => self.db.begin_read()?.open_table(RECORDS)?,
-                };
-                let found = decode(table.get(k.as_ref())?)?;
-                *slot = Some(table);
-                found
-            }
-        };
-        Ok(decoded.filter(|r| !r.is_expired(now)).map(Cow::Owned))
-    }
-
-    /// Removes a value record. Returns whether it was present; removing an
-    /// absent key changes nothing.
-    pub fn try_remove(&mut self, k: &RecordKey) -> Result<bool, StoreError> {
-        self.hot.remove(k.as_ref());
-        self.write(|_, t| {
-            let removed = t.remove_record(k.as_ref())?;
-            Ok((removed, removed))
-        })
-    }
-
     /// Removes up to `max_batch` expired records and provider records,
     /// earliest expiry first, in one transaction; returns how many were
     /// removed. Call it periodically; `get`/`providers`/`records` already
@@ -412,19 +352,20 @@ impl PersistentStore {
             Ok((swept, wrote))
         })?;
         for k in &swept.record_keys {
-            self.hot.remove(k);
+            self.cache.remove(k);
         }
         Ok(swept.removed)
     }
 
-    /// Entry counts (from table lengths, O(1)).
+    /// Entry counts (from table lengths, O(1), plus what the write buffer changes).
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let add = |n: u64, d: i64| n.saturating_add_signed(d);
         Ok(with_read_txn!(self, |txn| StoreStats {
-            records: txn.open_table(RECORDS)?.len()?,
+            records: add(txn.open_table(RECORDS)?.len()?, self.buffer.records_delta()),
             providers: txn.open_table(PROVIDERS)?.len()?,
             provider_keys: txn.open_table(PROVIDER_KEYS)?.len()?,
             provided: txn.open_table(LOCAL_PROVIDED)?.len()?,
-            with_expiry: txn.open_table(EXPIRY)?.len()?,
+            with_expiry: add(txn.open_table(EXPIRY)?.len()?, self.buffer.expiry_delta()),
         }))
     }
 }

@@ -121,16 +121,20 @@ impl<'txn> Tables<'txn> {
         Ok(cur)
     }
 
-    /// Writes a value record (already encoded) and its expiry-index entry,
-    /// replacing the index entry of the previous version.
-    pub(crate) fn write_record(
+    /// Writes a value record (already encoded) whose previous version, if
+    /// any, is read from the table, and updates the expiry index to match.
+    pub(crate) fn replace_record(
         &mut self,
         key: &[u8],
         encoded: &[u8],
-        old_expiry: Option<u64>,
         new_expiry: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.records()?.insert(key, encoded)?;
+        let old_expiry = match self.records()?.insert(key, encoded)? {
+            // An undecodable old record has no index entry to replace
+            // (the sweep drops stale index entries).
+            Some(g) => codec::record_expiry(g.value()).ok().flatten(),
+            None => None,
+        };
         if old_expiry != new_expiry {
             if let Some(e) = old_expiry {
                 self.expiry()?

@@ -54,13 +54,17 @@ fn crash_writer_child() {
     let Ok(path) = std::env::var(PATH_VAR) else {
         return;
     };
-    let periodic = std::env::var(MODE_VAR).as_deref() == Ok("periodic");
+    let mode = std::env::var(MODE_VAR).unwrap_or_default();
+    let periodic = mode != "immediate";
+    // "buffered": value records only, so every write stays in the write
+    // buffer until a flush (provider changes apply the buffer early).
+    let with_providers = mode != "buffered";
     let local = PeerId::random();
     let mut s = PersistentStore::open(&path, local, config(periodic)).unwrap();
     println!("PEER {local}");
     for i in 0.. {
         s.put(Record::new(key(i), value(i))).unwrap();
-        if i % 4 == 0 {
+        if with_providers && i % 4 == 0 {
             s.add_provider(provider(&key(i), local, 1)).unwrap();
         }
         println!("ACK {i}");
@@ -68,7 +72,7 @@ fn crash_writer_child() {
 }
 
 /// Runs the writer, kills it after a random delay, returns the acknowledged keys.
-fn run_and_kill(path: &std::path::Path, periodic: bool) -> (PeerId, Vec<u32>) {
+fn run_and_kill(path: &std::path::Path, mode: &str) -> (PeerId, Vec<u32>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -77,7 +81,7 @@ fn run_and_kill(path: &std::path::Path, periodic: bool) -> (PeerId, Vec<u32>) {
             "--test-threads=1",
         ])
         .env(PATH_VAR, path)
-        .env(MODE_VAR, if periodic { "periodic" } else { "immediate" })
+        .env(MODE_VAR, mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -121,7 +125,7 @@ fn sigkill_in_immediate_mode_loses_no_acknowledged_write() {
     for _ in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crash.redb");
-        let (peer, acks) = run_and_kill(&path, false);
+        let (peer, acks) = run_and_kill(&path, "immediate");
         let s = PersistentStore::open(&path, peer, config(false)).unwrap();
         for &i in &acks {
             let r = s
@@ -145,9 +149,18 @@ fn sigkill_in_immediate_mode_loses_no_acknowledged_write() {
 
 #[test]
 fn sigkill_in_periodic_mode_reopens_consistently_with_a_prefix() {
+    periodic_crash_leaves_a_consistent_prefix("periodic");
+}
+
+#[test]
+fn sigkill_of_a_periodic_writer_with_only_buffered_puts_leaves_a_consistent_prefix() {
+    periodic_crash_leaves_a_consistent_prefix("buffered");
+}
+
+fn periodic_crash_leaves_a_consistent_prefix(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
-    let (peer, acks) = run_and_kill(&path, true);
+    let (peer, acks) = run_and_kill(&path, mode);
     let s = PersistentStore::open(&path, peer, config(true)).unwrap();
     s.check_consistency().unwrap();
     let st = s.stats().unwrap();

@@ -1,0 +1,253 @@
+//! Value records: put (through the database or the write buffer), get, remove.
+
+use std::{borrow::Cow, time::Instant};
+
+use libp2p::kad::{Record, RecordKey};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+
+use crate::{
+    buffer::{Base, Change},
+    codec,
+    config::Durability,
+    error::{PutError, StoreError},
+    store::{INLINE_SWEEP, PersistentStore, with_read_txn},
+    tables::RECORDS,
+};
+
+/// A record as currently stored (buffer applied), expired or not.
+struct Stored {
+    record: Option<Record>,
+    /// What the database itself holds for the key.
+    base: Base,
+}
+
+impl PersistentStore {
+    /// Stores a value record, or says exactly why not. On error the store is
+    /// unchanged.
+    ///
+    /// Checks, in order: non-empty key, value smaller than `max_value_bytes`,
+    /// not expired on arrival, the [`RecordValidator`](crate::RecordValidator)
+    /// (skipped for an identical republication: same value and publisher as
+    /// the stored, unexpired record), and `max_records` for a new key
+    /// (expired records are swept first if the store is full). Replacing a
+    /// key does not count as a new record.
+    pub fn try_put(&mut self, r: Record) -> Result<(), PutError> {
+        if r.key.as_ref().is_empty() {
+            return Err(PutError::EmptyKey);
+        }
+        if r.value.len() >= self.config.max_value_bytes {
+            return Err(PutError::ValueTooLarge {
+                len: r.value.len(),
+                max: self.config.max_value_bytes,
+            });
+        }
+        let now = Instant::now();
+        if r.is_expired(now) {
+            return Err(PutError::Expired);
+        }
+        match self.config.durability {
+            Durability::Immediate => self.put_immediate(r, now),
+            Durability::Periodic { interval } => {
+                self.put_buffered(r, now)?;
+                self.flush_if_full(interval)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses `r` if the validator says no (identical republications of a
+    /// live record are not asked about).
+    fn check_validator(
+        &self,
+        stored: Option<&Record>,
+        r: &Record,
+        now: Instant,
+    ) -> Result<(), PutError> {
+        let live = stored.filter(|old| !old.is_expired(now));
+        let republication =
+            live.is_some_and(|old| old.value == r.value && old.publisher == r.publisher);
+        if republication {
+            return Ok(());
+        }
+        self.validator
+            .validate_record(live, r)
+            .map_err(PutError::Rejected)
+    }
+
+    /// Immediate mode: one transaction (and fsync) per put.
+    fn put_immediate(&mut self, r: Record, now: Instant) -> Result<(), PutError> {
+        let now_unix = self.clock.to_unix(now);
+        let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
+        let evicted = self.write(|s, t| {
+            let key = r.key.as_ref();
+            let stored = match t.records()?.get(key)? {
+                Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?.0),
+                None => None,
+            };
+            s.check_validator(stored.as_ref(), &r, now)?;
+            let mut evicted = Vec::new();
+            if stored.is_none() && t.records()?.len()? >= s.config.max_records as u64 {
+                evicted = t
+                    .sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?
+                    .record_keys;
+                if t.records()?.len()? >= s.config.max_records as u64 {
+                    return Err(PutError::MaxRecords);
+                }
+            }
+            let encoded = codec::encode_record(&r, new_expiry);
+            t.replace_record(key, &encoded, new_expiry)?;
+            Ok((evicted, true))
+        })?;
+        for k in &evicted {
+            self.cache.remove(k);
+        }
+        self.cache.insert(r);
+        Ok(())
+    }
+
+    /// Periodic mode: the put goes to the write buffer (no database write).
+    fn put_buffered(&mut self, r: Record, now: Instant) -> Result<(), PutError> {
+        self.cache.maintain();
+        let key = r.key.as_ref();
+        let mut stored = self.lookup(key)?;
+        self.check_validator(stored.record.as_ref(), &r, now)?;
+        if stored.record.is_none() && self.record_count()? >= self.config.max_records as u64 {
+            // Sweeping goes through the database: it applies the buffer first,
+            // after which the database holds no record for this key.
+            let now_unix = self.clock.to_unix(now);
+            let swept = self.write(|s, t| -> Result<_, StoreError> {
+                let swept = t.sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?;
+                let wrote = swept.removed > 0;
+                Ok((swept, wrote))
+            })?;
+            for k in &swept.record_keys {
+                self.cache.remove(k);
+            }
+            if self.record_count()? >= self.config.max_records as u64 {
+                return Err(PutError::MaxRecords);
+            }
+            stored.base = Base::Absent;
+        }
+        let expires_unix = r.expires.map(|t| self.clock.to_unix(t));
+        self.cache.remove(key);
+        let key = key.to_vec();
+        self.buffer.set(
+            &key,
+            Change::Put {
+                record: r,
+                expires_unix,
+            },
+            stored.base,
+        );
+        self.pending_changes += 1;
+        Ok(())
+    }
+
+    /// The record stored under `key` (buffer, then cache, then database),
+    /// expired or not, and what the database holds.
+    fn lookup(&self, key: &[u8]) -> Result<Stored, StoreError> {
+        let k = RecordKey::new(&key);
+        let base_of = |r: &Record| Base::Present {
+            has_expiry: r.expires.is_some(),
+        };
+        if let Some(change) = self.buffer.get(key) {
+            // The entry keeps its own base; the value here is unused.
+            let record = match change {
+                Change::Put { record, .. } => Some(record.clone()),
+                Change::Removed => None,
+            };
+            return Ok(Stored {
+                record,
+                base: Base::Absent,
+            });
+        }
+        let record = match self.cache.get(&k) {
+            Some(r) => Some(r.clone()),
+            None => self.read_base(&k)?,
+        };
+        let base = record.as_ref().map_or(Base::Absent, base_of);
+        Ok(Stored { record, base })
+    }
+
+    /// Number of records, buffer included.
+    fn record_count(&self) -> Result<u64, StoreError> {
+        let base = match self.base_records.get() {
+            Some(n) => n,
+            None => {
+                let n = with_read_txn!(self, |txn| txn.open_table(RECORDS)?.len()?);
+                self.base_records.set(Some(n));
+                n
+            }
+        };
+        Ok(base.saturating_add_signed(self.buffer.records_delta()))
+    }
+
+    /// Reads `k` from the database (expired or not), through the reusable
+    /// read snapshot when no write transaction is open.
+    fn read_base(&self, k: &RecordKey) -> Result<Option<Record>, StoreError> {
+        let decode = |g: Option<redb::AccessGuard<'_, &'static [u8]>>| match g {
+            Some(g) => {
+                codec::decode_record(k.as_ref(), g.value(), self.clock).map(|(r, _)| Some(r))
+            }
+            None => Ok(None),
+        };
+        match &self.pending {
+            Some(txn) => decode(txn.open_table(RECORDS)?.get(k.as_ref())?),
+            None => {
+                let mut slot = self.reader.borrow_mut();
+                let table = match slot.take() {
+                    Some(t) => t,
+                    None => self.db.begin_read()?.open_table(RECORDS)?,
+                };
+                let found = decode(table.get(k.as_ref())?);
+                *slot = Some(table);
+                found
+            }
+        }
+    }
+
+    /// Reads a value record, or the storage error. Expired records are `None`.
+    ///
+    /// Buffered and cached records are returned borrowed; a record read from
+    /// the database is cached if there is room (and returned borrowed), else
+    /// returned owned.
+    pub fn try_get(&self, k: &RecordKey) -> Result<Option<Cow<'_, Record>>, StoreError> {
+        let now = Instant::now();
+        let live = |r: &Record| !r.is_expired(now);
+        if let Some(change) = self.buffer.get(k.as_ref()) {
+            return Ok(match change {
+                Change::Put { record, .. } => live(record).then_some(Cow::Borrowed(record)),
+                Change::Removed => None,
+            });
+        }
+        if let Some(r) = self.cache.get(k) {
+            return Ok(live(r).then_some(Cow::Borrowed(r)));
+        }
+        let Some(r) = self.read_base(k)?.filter(live) else {
+            return Ok(None);
+        };
+        Ok(Some(self.cache.offer(r)))
+    }
+
+    /// Removes a value record. Returns whether it was present; removing an
+    /// absent key changes nothing.
+    pub fn try_remove(&mut self, k: &RecordKey) -> Result<bool, StoreError> {
+        self.cache.remove(k.as_ref());
+        match self.config.durability {
+            Durability::Immediate => self.write(|_, t| {
+                let removed = t.remove_record(k.as_ref())?;
+                Ok((removed, removed))
+            }),
+            Durability::Periodic { interval } => {
+                let stored = self.lookup(k.as_ref())?;
+                if stored.record.is_none() {
+                    return Ok(false);
+                }
+                self.buffer.set(k.as_ref(), Change::Removed, stored.base);
+                self.pending_changes += 1;
+                self.flush_if_full(interval)?;
+                Ok(true)
+            }
+        }
+    }
+}
