@@ -1,6 +1,6 @@
 //! Peak memory (VmHWM) of storing N records of 1 KiB in one store, then
-//! scanning them with `records()`. Run once per store, since the peak is
-//! per process:
+//! scanning them with `records()`, then reading every key once with `get`.
+//! Run once per store, since the peak is per process:
 //!
 //! ```text
 //! cargo run --release -p deaddrop-store --example peak_memory -- memory 1000000
@@ -66,6 +66,18 @@ fn run<S: RecordStore>(name: &str, s: &mut S, n: u64) {
     println!(
         "{name}: records() scan of {count} in {:.1} s; VmHWM {hwm:.0} MiB, VmRSS {rss:.0} MiB",
         start.elapsed().as_secs_f64()
+    );
+    // Every key read once in a scattered order (fills the record cache).
+    let start = Instant::now();
+    for i in 0..n {
+        let r = record(mix(i) % n);
+        assert!(s.get(&r.key).is_some());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let (hwm, rss) = mem_mib();
+    println!(
+        "{name}: get of every key in {secs:.1} s ({:.0} gets/s); VmHWM {hwm:.0} MiB, VmRSS {rss:.0} MiB",
+        n as f64 / secs
     );
 }
 

@@ -31,6 +31,10 @@ const WAYS: usize = 4;
 const SWEEP_SLOTS: usize = 4096;
 
 struct Slot {
+    /// Hash of the cached key, compared before the key itself so a lookup
+    /// reads one set of slots and only the matching record (the slots of a
+    /// set are contiguous; the records are separate allocations).
+    tag: Cell<u64>,
     record: OnceCell<Box<Record>>,
     referenced: Cell<bool>,
 }
@@ -64,6 +68,7 @@ impl RecordCache {
         };
         let slots = (0..sets * WAYS)
             .map(|_| Slot {
+                tag: Cell::new(0),
                 record: OnceCell::new(),
                 referenced: Cell::new(false),
             })
@@ -78,23 +83,22 @@ impl RecordCache {
         }
     }
 
-    /// Index of the first slot of `key`'s set, or `None` if the cache is disabled.
-    fn set_of(&self, key: &[u8]) -> Option<usize> {
+    /// `key`'s hash and the index of the first slot of its set, or `None`
+    /// if the cache is disabled.
+    fn set_of(&self, key: &[u8]) -> Option<(u64, usize)> {
         let sets = self.slots.len() / WAYS;
         if sets == 0 {
             return None;
         }
         let h = self.hasher.hash_one(key);
-        Some((h % sets as u64) as usize * WAYS)
+        Some((h, (h % sets as u64) as usize * WAYS))
     }
 
     fn find(&self, key: &[u8]) -> Option<usize> {
-        let base = self.set_of(key)?;
+        let (h, base) = self.set_of(key)?;
         (base..base + WAYS).find(|&i| {
-            self.slots[i]
-                .record
-                .get()
-                .is_some_and(|r| r.key.as_ref() == key)
+            let slot = &self.slots[i];
+            slot.tag.get() == h && slot.record.get().is_some_and(|r| r.key.as_ref() == key)
         })
     }
 
@@ -110,7 +114,7 @@ impl RecordCache {
     /// not cached). Returns it borrowed from the cache, or owned if there is
     /// no room (its set is full or the byte budget is spent).
     pub(crate) fn offer(&self, r: Record) -> Cow<'_, Record> {
-        let Some(base) = self.set_of(r.key.as_ref()) else {
+        let Some((h, base)) = self.set_of(r.key.as_ref()) else {
             return Cow::Owned(r);
         };
         let c = cost(&r);
@@ -122,6 +126,7 @@ impl RecordCache {
         let slot = &self.slots[i];
         self.used.set(self.used.get() + c);
         slot.referenced.set(true);
+        slot.tag.set(h);
         // The slot was checked empty above and nothing else can fill it meanwhile.
         Cow::Borrowed(slot.record.get_or_init(move || Box::new(r)))
     }
@@ -130,7 +135,7 @@ impl RecordCache {
     /// evicting others if needed.
     pub(crate) fn insert(&mut self, r: Record) {
         self.remove(r.key.as_ref());
-        let Some(base) = self.set_of(r.key.as_ref()) else {
+        let Some((h, base)) = self.set_of(r.key.as_ref()) else {
             return;
         };
         let c = cost(&r);
@@ -152,6 +157,7 @@ impl RecordCache {
         self.evict(i);
         let slot = &mut self.slots[i];
         slot.record = OnceCell::from(Box::new(r));
+        *slot.tag.get_mut() = h;
         *slot.referenced.get_mut() = false;
         *self.used.get_mut() += c;
     }
