@@ -2,45 +2,33 @@
 //! and the demo.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn deaddrop(db: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deaddrop"));
-    cmd.env("DEADDROP_DB", db).env_remove("DEADDROP_STORAGE");
+use common::{deaddrop, generate, stderr, stdout};
+
+/// The binary on the local backend with its database at `db`.
+fn deaddrop_at(db: &Path) -> Command {
+    let mut cmd = deaddrop();
+    cmd.env("DEADDROP_DB", db);
     cmd
 }
 
 fn run(db: &Path, args: &[&str]) -> Output {
-    deaddrop(db).args(args).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn generate(db: &Path, what: &[&str]) -> String {
-    let out = run(db, &[&["generate"], what].concat());
-    assert!(out.status.success());
-    stdout(&out)
+    deaddrop_at(db).args(args).output().unwrap()
 }
 
 #[test]
 fn put_get_exists_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cli.db");
-    let arid = generate(&db, &["arid"]);
+    let arid = generate(&["arid"]);
     assert!(arid.starts_with("ur:arid/"));
-    let envelope = generate(&db, &["envelope", "hello"]);
+    let envelope = generate(&["envelope", "hello"]);
     assert!(envelope.starts_with("ur:envelope/"));
 
     assert_eq!(run(&db, &["exists", &arid]).status.code(), Some(1));
@@ -61,7 +49,7 @@ fn put_get_exists_and_exit_codes() {
     assert_eq!(get.status.code(), Some(0));
     assert_eq!(stdout(&get), envelope);
 
-    let missing = generate(&db, &["arid"]);
+    let missing = generate(&["arid"]);
     let get = run(&db, &["get", "--timeout", "0.2", &missing]);
     assert_eq!(get.status.code(), Some(1));
     assert!(stdout(&get).is_empty());
@@ -109,8 +97,8 @@ fn json_output_on_every_command() {
 fn bad_input_gets_one_line_and_exit_code_two() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bad.db");
-    let arid = generate(&db, &["arid"]);
-    let envelope = generate(&db, &["envelope", "hello"]);
+    let arid = generate(&["arid"]);
+    let envelope = generate(&["envelope", "hello"]);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["put", "ur:arid/hdcxzzzz", &envelope],
@@ -154,7 +142,7 @@ fn bad_input_gets_one_line_and_exit_code_two() {
         );
     }
     // Empty standard input.
-    let mut child = deaddrop(&db)
+    let mut child = deaddrop_at(&db)
         .args(["put", &arid, "-"])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
@@ -171,7 +159,7 @@ fn bad_input_gets_one_line_and_exit_code_two() {
     // Nothing was stored by any of the bad puts.
     assert_eq!(run(&db, &["exists", &arid]).status.code(), Some(1));
     // The envelope from standard input works.
-    let mut child = deaddrop(&db)
+    let mut child = deaddrop_at(&db)
         .args(["put", &arid, "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -190,7 +178,7 @@ fn bad_input_gets_one_line_and_exit_code_two() {
 fn backends_not_built_yet_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
-    let arid = generate(&db, &["arid"]);
+    let arid = generate(&["arid"]);
     let out = run(&db, &["--storage", "dht", "exists", &arid]);
     let err = stderr(&out);
     if out.status.code() == Some(2) && err.contains("not available yet") {
@@ -208,16 +196,16 @@ fn backends_not_built_yet_say_so() {
 fn sixty_four_processes_race_exactly_one_wins() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("race.db");
-    let arid = generate(&db, &["arid"]);
+    let arid = generate(&["arid"]);
     // Create the database before the race.
     assert_eq!(run(&db, &["exists", &arid]).status.code(), Some(1));
     let envelopes: Vec<String> = (0..64)
-        .map(|i| generate(&db, &["envelope", &format!("writer {i}")]))
+        .map(|i| generate(&["envelope", &format!("writer {i}")]))
         .collect();
     let children: Vec<_> = envelopes
         .iter()
         .map(|e| {
-            deaddrop(&db)
+            deaddrop_at(&db)
                 .args(["put", &arid, e])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -239,10 +227,10 @@ fn sixty_four_processes_race_exactly_one_wins() {
 fn a_waiting_process_sees_another_process_put_within_100ms() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("wait.db");
-    let arid = generate(&db, &["arid"]);
-    let envelope = generate(&db, &["envelope", "for the waiter"]);
+    let arid = generate(&["arid"]);
+    let envelope = generate(&["envelope", "for the waiter"]);
     assert_eq!(run(&db, &["exists", &arid]).status.code(), Some(1));
-    let mut waiter = deaddrop(&db)
+    let mut waiter = deaddrop_at(&db)
         .args(["get", "--timeout", "20", &arid])
         .stdout(Stdio::piped())
         .spawn()

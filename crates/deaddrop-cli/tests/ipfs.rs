@@ -2,10 +2,13 @@
 //! nodes (kubo's RPC API) on 127.0.0.1 and, for hybrid, a Mainline testnet in this process.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
+use common::{generate, run, stderr, stdout};
 use deaddrop_ipfs::test_node::{TestNode, connect};
 use deaddrop_mainline::Testnet;
 
@@ -22,41 +25,10 @@ fn nodes() -> &'static (TestNode, TestNode) {
     })
 }
 
-/// `deaddrop ARGS`, isolated from the user's environment.
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deaddrop"))
-        .env_remove("DEADDROP_STORAGE")
-        .env_remove("DEADDROP_IPFS_API")
-        .env_remove("DEADDROP_BOOTSTRAP")
-        .env_remove("DEADDROP_DB")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn ipfs(api: &str, args: &[&str]) -> Output {
     let mut all = vec!["--storage", "ipfs", "--ipfs-api", api];
     all.extend_from_slice(args);
     run(&all)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn generate(what: &[&str]) -> String {
-    let mut args = vec!["generate"];
-    args.extend_from_slice(what);
-    let out = run(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
 }
 
 #[test]

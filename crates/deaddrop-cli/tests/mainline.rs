@@ -3,8 +3,11 @@
 //! own process with its own DHT node.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
+use common::{deaddrop, generate, stderr, stdout};
 use deaddrop::codec::{parse_arid, seal};
 use deaddrop::keys::domains;
 use deaddrop_mainline::Testnet;
@@ -20,47 +23,23 @@ fn testnet() -> Testnet {
         .expect("start the local testnet")
 }
 
-/// `deaddrop --storage mainline --bootstrap NODE ...`, isolated from the user's environment.
-fn deaddrop(bootstrap: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deaddrop"));
-    cmd.env_remove("DEADDROP_STORAGE")
-        .env_remove("DEADDROP_BOOTSTRAP")
-        .env_remove("DEADDROP_DB")
-        .args([
-            "--storage",
-            "mainline",
-            "--bootstrap",
-            bootstrap,
-            "--mainline-request-timeout",
-            REQUEST_TIMEOUT_MS,
-        ])
-        .args(args);
+/// `deaddrop --storage mainline --bootstrap NODE ...`.
+fn on_mainline(bootstrap: &str, args: &[&str]) -> Command {
+    let mut cmd = deaddrop();
+    cmd.args([
+        "--storage",
+        "mainline",
+        "--bootstrap",
+        bootstrap,
+        "--mainline-request-timeout",
+        REQUEST_TIMEOUT_MS,
+    ])
+    .args(args);
     cmd
 }
 
 fn run(bootstrap: &str, args: &[&str]) -> Output {
-    deaddrop(bootstrap, args).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-fn generate(what: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_deaddrop"))
-        .arg("generate")
-        .args(what)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    stdout(&out)
+    on_mainline(bootstrap, args).output().unwrap()
 }
 
 #[test]
@@ -103,7 +82,7 @@ fn get_waits_for_a_put_from_another_process() {
     let arid = generate(&["arid"]);
     let envelope = generate(&["envelope", "worth the wait"]);
 
-    let reader = deaddrop(&net.bootstrap[1], &["get", "--timeout", "30", &arid])
+    let reader = on_mainline(&net.bootstrap[1], &["get", "--timeout", "30", &arid])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

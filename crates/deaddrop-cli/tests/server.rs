@@ -1,48 +1,30 @@
 //! `deaddrop serve` and `--storage server`: the real binary as server and as client.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn deaddrop() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deaddrop"));
-    cmd.env_remove("DEADDROP_STORAGE")
-        .env_remove("DEADDROP_DB")
-        .env_remove("DEADDROP_URL");
-    cmd
-}
+use common::{Background, deaddrop, generate, stderr, stdout};
 
 struct ServerProcess {
-    child: Child,
+    process: Background,
     url: String,
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(extra: &[&str]) -> ServerProcess {
-    let mut child = deaddrop()
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (process, line) = Background::start(
+        deaddrop()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra),
+    );
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_owned();
-    ServerProcess { child, url }
+    ServerProcess { process, url }
 }
 
 fn client(url: &str, args: &[&str]) -> Output {
@@ -51,16 +33,6 @@ fn client(url: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap().trim().to_owned()
-}
-
-fn generate(what: &[&str]) -> String {
-    let out = deaddrop().arg("generate").args(what).output().unwrap();
-    assert!(out.status.success());
-    text(&out.stdout)
 }
 
 #[test]
@@ -72,23 +44,18 @@ fn put_get_exists_check_over_v2_and_v1() {
         let arid = generate(&["arid"]);
         let env = generate(&["envelope", if v1 { "over v1" } else { "over v2" }]);
         let out = client(url, &[flag, &["exists", &arid]].concat());
-        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         let out = client(url, &[flag, &["put", "--ttl", "60", &arid, &env]].concat());
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let out = client(url, &[flag, &["get", "--timeout", "2", &arid]].concat());
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        assert_eq!(text(&out.stdout), env);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), env);
         let out = client(url, &[flag, &["put", &arid, &env]].concat());
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "second put: {}",
-            text(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(1), "second put: {}", stderr(&out));
         let out = client(url, &[flag, &["exists", &arid]].concat());
         assert_eq!(out.status.code(), Some(0));
         let out = client(url, &[flag, &["check"]].concat());
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
 }
 
@@ -117,7 +84,7 @@ fn get_waits_for_a_put_from_another_process() {
     let started = Instant::now();
     let got = reader.wait_with_output().unwrap();
     assert!(got.status.success());
-    assert_eq!(text(&got.stdout), env);
+    assert_eq!(stdout(&got), env);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -131,16 +98,16 @@ fn durable_server_keeps_values_across_restart_and_stops_on_sigterm() {
     let mut server = serve(&["--db", db]);
     assert!(client(&server.url, &["put", &arid, &env]).status.success());
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.process.child().id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = server.child.wait().unwrap();
+    let exit = server.process.child().wait().unwrap();
     assert_eq!(exit.code(), Some(0), "graceful stop exits 0");
 
     let server = serve(&["--db", db]);
     let out = client(&server.url, &["get", "--timeout", "0", &arid]);
-    assert_eq!(text(&out.stdout), env);
+    assert_eq!(stdout(&out), env);
 }
 
 #[test]
@@ -152,7 +119,7 @@ fn unreachable_server_and_bad_options_have_clear_errors() {
     let url = format!("http://{nobody}");
     let out = client(&url, &["exists", &generate(&["arid"])]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains(&url), "{}", text(&out.stderr));
+    assert!(stderr(&out).contains(&url), "{}", stderr(&out));
 
     let out = deaddrop()
         .args([
@@ -165,7 +132,7 @@ fn unreachable_server_and_bad_options_have_clear_errors() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = deaddrop()
         .args([
             "serve",
@@ -177,5 +144,5 @@ fn unreachable_server_and_bad_options_have_clear_errors() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
