@@ -271,14 +271,7 @@ async fn malformed_requests_get_clear_4xx_answers() {
         assert!(text.starts_with(c.body_starts), "{}: {text:?}", c.name);
     }
     // The server is still fine afterwards, and has not stored anything.
-    let m = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&client, &base).await;
     assert!(m.contains("deaddrop_server_stored_values 0"), "{m}");
     assert!(!m.contains("status=\"500\""), "{m}");
     server.shutdown().await.unwrap();
@@ -347,14 +340,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     // Tokens come back at the configured rate.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     assert_eq!(v2_get(&client, &base, &arid, 0).await.0, 404);
-    let m = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&client, &base).await;
     assert!(m.contains("deaddrop_server_rate_limited_total"), "{m}");
     server.shutdown().await.unwrap();
 }
@@ -390,14 +376,7 @@ async fn too_many_waiters_get_503() {
     assert_eq!(json["error"], "too_many_waiters");
     // Asking without waiting still works.
     assert_eq!(v2_get(&client, &base, &ARID::new(), 0).await.0, 404);
-    let m = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics(&client, &base).await;
     assert!(m.contains("deaddrop_server_waiting_requests 2"), "{m}");
     for w in waiters {
         assert_eq!(w.await.unwrap(), 404);

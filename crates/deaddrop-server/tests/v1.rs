@@ -107,14 +107,7 @@ async fn metrics_count_requests_by_route_pattern_without_keys() {
     let arid = ARID::new();
     v2_put(&client, &base, &arid, &envelope("m"), None).await;
     v1_get(&client, &base, &arid).await;
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&client, &base).await;
     assert!(text.contains("deaddrop_server_requests_total"), "{text}");
     assert!(text.contains(r#"route="/v2/drops/{key}""#), "{text}");
     assert!(text.contains(r#"route="/get""#), "{text}");

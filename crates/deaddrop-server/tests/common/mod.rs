@@ -113,3 +113,15 @@ pub async fn v2_get(
         .unwrap();
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
+
+/// The server's `/metrics` text.
+pub async fn metrics(client: &reqwest::Client, base: &str) -> String {
+    client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
