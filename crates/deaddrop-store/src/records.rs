@@ -78,29 +78,23 @@ impl PersistentStore {
     fn put_immediate(&mut self, r: Record, now: Instant) -> Result<(), PutError> {
         let now_unix = self.clock.to_unix(now);
         let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
-        let evicted = self.write(|s, t| {
+        self.write(|s, t| {
             let key = r.key.as_ref();
             let stored = match t.records()?.get(key)? {
                 Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?.0),
                 None => None,
             };
             s.check_validator(stored.as_ref(), &r, now)?;
-            let mut evicted = Vec::new();
             if stored.is_none() && t.records()?.len()? >= s.config.max_records as u64 {
-                evicted = t
-                    .sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?
-                    .record_keys;
+                t.sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?;
                 if t.records()?.len()? >= s.config.max_records as u64 {
                     return Err(PutError::MaxRecords);
                 }
             }
             let encoded = codec::encode_record(&r, new_expiry);
             t.replace_record(key, &encoded, new_expiry)?;
-            Ok((evicted, true))
+            Ok(((), true))
         })?;
-        for k in &evicted {
-            self.cache.remove(k);
-        }
         self.cache.insert(r);
         Ok(())
     }
@@ -115,14 +109,10 @@ impl PersistentStore {
             // Sweeping goes through the database: it applies the buffer first,
             // after which the database holds no record for this key.
             let now_unix = self.clock.to_unix(now);
-            let swept = self.write(|s, t| -> Result<_, StoreError> {
-                let swept = t.sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?;
-                let wrote = swept.removed > 0;
-                Ok((swept, wrote))
+            self.write(|s, t| -> Result<_, StoreError> {
+                let removed = t.sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?;
+                Ok(((), removed > 0))
             })?;
-            for k in &swept.record_keys {
-                self.cache.remove(k);
-            }
             if self.record_count()? >= self.config.max_records as u64 {
                 return Err(PutError::MaxRecords);
             }
@@ -232,7 +222,6 @@ impl PersistentStore {
     /// Removes a value record. Returns whether it was present; removing an
     /// absent key changes nothing.
     pub fn try_remove(&mut self, k: &RecordKey) -> Result<bool, StoreError> {
-        self.cache.remove(k.as_ref());
         match self.config.durability {
             Durability::Immediate => self.write(|_, t| {
                 let removed = t.remove_record(k.as_ref())?;
@@ -243,6 +232,7 @@ impl PersistentStore {
                 if stored.record.is_none() {
                     return Ok(false);
                 }
+                self.cache.remove(k.as_ref());
                 self.buffer.set(k.as_ref(), Change::Removed, stored.base);
                 self.pending_changes += 1;
                 self.flush_if_full(interval)?;

@@ -222,15 +222,23 @@ impl PersistentStore {
         };
         let buffered = std::mem::take(&mut self.buffer);
         let result = match Tables::open(&txn) {
-            Ok(mut t) => match buffered.apply(&mut t) {
-                Ok(written) => {
-                    for r in written {
-                        self.cache.insert(r);
+            Ok(mut t) => {
+                let result = match buffered.apply(&mut t) {
+                    Ok(written) => {
+                        for r in written {
+                            self.cache.insert(r);
+                        }
+                        f(self, &mut t)
                     }
-                    f(self, &mut t)
+                    Err(e) => Err(e.into()),
+                };
+                // Evicted even if the change is then aborted: the cache
+                // may hold less than the database, never something else.
+                for k in t.take_removed_records() {
+                    self.cache.remove(&k);
                 }
-                Err(e) => Err(e.into()),
-            },
+                result
+            }
             Err(e) => Err(e.into()),
         };
         match self.config.durability {
@@ -346,15 +354,10 @@ impl PersistentStore {
     /// hide expired entries, this reclaims their space and count.
     pub fn sweep_expired(&mut self, max_batch: usize) -> Result<usize, StoreError> {
         let now_unix = self.clock.now_unix();
-        let swept = self.write(|s, t| -> Result<_, StoreError> {
-            let swept = t.sweep(now_unix, max_batch, &s.local, s.clock)?;
-            let wrote = swept.removed > 0;
-            Ok((swept, wrote))
-        })?;
-        for k in &swept.record_keys {
-            self.cache.remove(k);
-        }
-        Ok(swept.removed)
+        self.write(|s, t| -> Result<_, StoreError> {
+            let removed = t.sweep(now_unix, max_batch, &s.local, s.clock)?;
+            Ok((removed, removed > 0))
+        })
     }
 
     /// Entry counts (from table lengths, O(1), plus what the write buffer changes).

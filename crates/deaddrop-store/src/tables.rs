@@ -48,15 +48,10 @@ pub(crate) struct Tables<'txn> {
     provider_keys: Option<Table<'txn, &'static [u8], u32>>,
     local_provided: Option<Table<'txn, &'static [u8], ()>>,
     expiry: Option<Table<'txn, &'static [u8], ()>>,
-}
-
-/// What a sweep removed.
-#[derive(Default)]
-pub(crate) struct Swept {
-    /// Number of records and provider records removed.
-    pub(crate) removed: usize,
-    /// Keys of the value records removed (to evict them from caches).
-    pub(crate) record_keys: Vec<Vec<u8>>,
+    /// Keys of the value records removed through these tables (whatever the
+    /// reason: remove, sweep, buffered removal), for the caller to evict
+    /// from the record cache.
+    removed_records: Vec<Vec<u8>>,
 }
 
 macro_rules! lazy_table {
@@ -83,7 +78,13 @@ impl<'txn> Tables<'txn> {
             provider_keys: None,
             local_provided: None,
             expiry: None,
+            removed_records: Vec::new(),
         })
+    }
+
+    /// Keys of the value records removed so far (see `removed_records`).
+    pub(crate) fn take_removed_records(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.removed_records)
     }
 
     /// Opens (creating if needed) every table.
@@ -154,6 +155,7 @@ impl<'txn> Tables<'txn> {
             Some(g) => codec::record_expiry(g.value()),
             None => return Ok(false),
         };
+        self.removed_records.push(key.to_vec());
         // An undecodable record is removed anyway; its index entry (if any)
         // is dropped by the sweep, which checks entries against their target.
         if let Ok(Some(e)) = old {
@@ -240,7 +242,7 @@ impl<'txn> Tables<'txn> {
         max: usize,
         local: &PeerId,
         clock: Clock,
-    ) -> Result<Swept, StoreError> {
+    ) -> Result<usize, StoreError> {
         let mut due = Vec::new();
         for entry in self.expiry()?.range::<&[u8]>(..)? {
             if due.len() >= max {
@@ -254,7 +256,7 @@ impl<'txn> Tables<'txn> {
             }
             due.push(k);
         }
-        let mut swept = Swept::default();
+        let mut removed = 0;
         for ik in due {
             let (e, kind, rest) = codec::split_expiry_key(&ik)?;
             self.expiry()?.remove(ik.as_slice())?;
@@ -265,8 +267,7 @@ impl<'txn> Tables<'txn> {
                     None => None,
                 };
                 if current == Some(e) && self.remove_record(rest)? {
-                    swept.removed += 1;
-                    swept.record_keys.push(rest.to_vec());
+                    removed += 1;
                 }
             } else {
                 let current = match self.providers()?.get(rest)? {
@@ -276,11 +277,11 @@ impl<'txn> Tables<'txn> {
                     None => None,
                 };
                 if current == Some(e) && self.remove_provider_entry(rest, local)? {
-                    swept.removed += 1;
+                    removed += 1;
                 }
             }
         }
-        Ok(swept)
+        Ok(removed)
     }
 }
 

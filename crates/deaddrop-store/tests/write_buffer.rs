@@ -247,3 +247,35 @@ fn records_read_from_disk_are_cached_and_borrowed() {
     s.remove(&key(1));
     assert!(s.get(&key(1)).is_none());
 }
+
+#[test]
+fn a_record_swept_by_a_provider_change_counts_as_absent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        max_provided_keys: 1,
+        ..config(2)
+    };
+    let local = PeerId::random();
+    let mut s = PersistentStore::open(dir.path().join("s.redb"), local, config).unwrap();
+    let mut short = record(1, 10);
+    short.expires = Some(Instant::now() + Duration::from_millis(300));
+    s.put(short).unwrap();
+    s.put(record(2, 10)).unwrap();
+    let mut p = provider(&key(10), local, 1);
+    p.expires = None;
+    s.add_provider(p).unwrap(); // applies the buffer: record 1 is cached
+    std::thread::sleep(Duration::from_millis(400));
+    // The provided-keys limit is hit: the inline sweep removes record 1.
+    let mut p = provider(&key(11), local, 1);
+    p.expires = None;
+    assert!(s.add_provider(p).is_err());
+    assert_eq!(s.stats().unwrap().records, 1);
+    s.put(record(1, 10)).unwrap(); // a new record again
+    assert!(matches!(
+        s.try_put(record(3, 10)),
+        Err(PutError::MaxRecords)
+    ));
+    s.flush().unwrap();
+    assert_eq!(s.stats().unwrap().records, 2);
+    s.check_consistency().unwrap();
+}
