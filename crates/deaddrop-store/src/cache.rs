@@ -10,7 +10,7 @@
 //! shared borrow of the store. No locking, no `unsafe`.
 //!
 //! Bounds: a fixed number of slots (`capacity` records, in sets of
-//! [`WAYS`]) and a byte budget (value, key and bookkeeping of every entry).
+//! [`WAYS`], allocated in small chunks on first use) and a byte budget (value, key and bookkeeping of every entry).
 //! A read that finds its set full, or the budget spent, is served without
 //! caching and flags the cache as under pressure; the next `&mut` call runs
 //! a CLOCK sweep (recently read entries get a second chance, others are
@@ -27,6 +27,9 @@ use libp2p::kad::{Record, RecordKey};
 
 /// Slots per set: a key may live in any slot of its set.
 const WAYS: usize = 4;
+/// Slots per lazily allocated chunk (16 sets): a store that caches few
+/// records touches little memory, however large its capacity.
+const CHUNK: usize = 16 * WAYS;
 /// Slots visited by one maintenance step under pressure.
 const SWEEP_SLOTS: usize = 4096;
 
@@ -39,13 +42,25 @@ struct Slot {
     referenced: Cell<bool>,
 }
 
+fn new_chunk() -> Box<[Slot]> {
+    (0..CHUNK)
+        .map(|_| Slot {
+            tag: Cell::new(0),
+            record: OnceCell::new(),
+            referenced: Cell::new(false),
+        })
+        .collect()
+}
+
 /// Set-associative, byte-bounded cache of value records.
 pub(crate) struct RecordCache {
-    slots: Box<[Slot]>,
+    /// Slot `i` lives in chunk `i / CHUNK`, allocated on first use.
+    chunks: Box<[OnceCell<Box<[Slot]>>]>,
     hasher: RandomState,
     max_bytes: usize,
     used: Cell<usize>,
     pressure: Cell<bool>,
+    /// Clock hand: the next slot index a sweep looks at.
     hand: usize,
 }
 
@@ -61,20 +76,13 @@ fn cost(r: &Record) -> usize {
 impl RecordCache {
     /// A cache of at most `capacity` records and `max_bytes` bytes (either 0 disables it).
     pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
-        let sets = if max_bytes == 0 {
+        let chunks = if max_bytes == 0 {
             0
         } else {
-            capacity.div_ceil(WAYS)
+            capacity.div_ceil(CHUNK)
         };
-        let slots = (0..sets * WAYS)
-            .map(|_| Slot {
-                tag: Cell::new(0),
-                record: OnceCell::new(),
-                referenced: Cell::new(false),
-            })
-            .collect();
         RecordCache {
-            slots,
+            chunks: (0..chunks).map(|_| OnceCell::new()).collect(),
             hasher: RandomState::new(),
             max_bytes,
             used: Cell::new(0),
@@ -83,10 +91,14 @@ impl RecordCache {
         }
     }
 
+    fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
     /// `key`'s hash and the index of the first slot of its set, or `None`
     /// if the cache is disabled.
     fn set_of(&self, key: &[u8]) -> Option<(u64, usize)> {
-        let sets = self.slots.len() / WAYS;
+        let sets = self.capacity() / WAYS;
         if sets == 0 {
             return None;
         }
@@ -94,18 +106,43 @@ impl RecordCache {
         Some((h, (h % sets as u64) as usize * WAYS))
     }
 
+    /// The slots of the set starting at `base`, if its chunk is allocated.
+    fn set_slots(&self, base: usize) -> Option<&[Slot]> {
+        let chunk = self.chunks[base / CHUNK].get()?;
+        Some(&chunk[base % CHUNK..base % CHUNK + WAYS])
+    }
+
+    /// The slots of the set starting at `base`, allocating its chunk.
+    fn set_slots_alloc(&self, base: usize) -> &[Slot] {
+        let chunk = self.chunks[base / CHUNK].get_or_init(new_chunk);
+        &chunk[base % CHUNK..base % CHUNK + WAYS]
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.chunks[i / CHUNK]
+            .get_mut()
+            .map(|chunk| &mut chunk[i % CHUNK])
+    }
+
+    /// Index (slot number) of `key`'s entry.
     fn find(&self, key: &[u8]) -> Option<usize> {
         let (h, base) = self.set_of(key)?;
-        (base..base + WAYS).find(|&i| {
-            let slot = &self.slots[i];
+        let way = self.set_slots(base)?.iter().position(|slot| {
             slot.tag.get() == h && slot.record.get().is_some_and(|r| r.key.as_ref() == key)
-        })
+        })?;
+        Some(base + way)
     }
 
     /// The cached record of `key`, marking it recently used.
     pub(crate) fn get(&self, key: &RecordKey) -> Option<&Record> {
-        let i = self.find(key.as_ref())?;
-        let slot = &self.slots[i];
+        let (h, base) = self.set_of(key.as_ref())?;
+        let slot = self.set_slots(base)?.iter().find(|slot| {
+            slot.tag.get() == h
+                && slot
+                    .record
+                    .get()
+                    .is_some_and(|r| r.key.as_ref() == key.as_ref())
+        })?;
         slot.referenced.set(true);
         slot.record.get().map(|b| &**b)
     }
@@ -118,12 +155,18 @@ impl RecordCache {
             return Cow::Owned(r);
         };
         let c = cost(&r);
-        let free = (base..base + WAYS).find(|&i| self.slots[i].record.get().is_none());
-        let Some(i) = free.filter(|_| self.used.get() + c <= self.max_bytes) else {
+        if self.used.get() + c > self.max_bytes {
+            self.pressure.set(true);
+            return Cow::Owned(r);
+        }
+        let Some(slot) = self
+            .set_slots_alloc(base)
+            .iter()
+            .find(|slot| slot.record.get().is_none())
+        else {
             self.pressure.set(true);
             return Cow::Owned(r);
         };
-        let slot = &self.slots[i];
         self.used.set(self.used.get() + c);
         slot.referenced.set(true);
         slot.tag.set(h);
@@ -143,44 +186,53 @@ impl RecordCache {
             return;
         }
         let mut steps = 0;
-        while *self.used.get_mut() + c > self.max_bytes && steps < 2 * self.slots.len() {
+        while *self.used.get_mut() + c > self.max_bytes && steps < 2 * self.capacity() {
             self.clock_step();
             steps += 1;
         }
         if *self.used.get_mut() + c > self.max_bytes {
             return;
         }
-        let i = (base..base + WAYS)
-            .find(|&i| self.slots[i].record.get().is_none())
-            .or_else(|| (base..base + WAYS).find(|&i| !self.slots[i].referenced.get()))
-            .unwrap_or(base + self.hand % WAYS);
-        self.evict(i);
-        let slot = &mut self.slots[i];
-        slot.record = OnceCell::from(Box::new(r));
-        *slot.tag.get_mut() = h;
-        *slot.referenced.get_mut() = false;
-        *self.used.get_mut() += c;
-    }
-
-    fn evict(&mut self, i: usize) {
-        if let Some(old) = self.slots[i].record.take() {
-            *self.used.get_mut() -= cost(&old);
+        let set = self.set_slots_alloc(base);
+        let way = set
+            .iter()
+            .position(|slot| slot.record.get().is_none())
+            .or_else(|| set.iter().position(|slot| !slot.referenced.get()))
+            .unwrap_or(self.hand % WAYS);
+        self.evict(base + way);
+        if let Some(slot) = self.slot_mut(base + way) {
+            slot.record = OnceCell::from(Box::new(r));
+            *slot.tag.get_mut() = h;
+            *slot.referenced.get_mut() = false;
+            *self.used.get_mut() += c;
         }
     }
 
-    /// Advances the clock hand by one slot: a recently used entry loses its
-    /// mark, an unmarked one is evicted.
+    fn evict(&mut self, i: usize) {
+        let freed = self
+            .slot_mut(i)
+            .and_then(|slot| slot.record.take())
+            .map_or(0, |old| cost(&old));
+        *self.used.get_mut() -= freed;
+    }
+
+    /// Advances the clock hand by one slot (or past an unallocated chunk):
+    /// a recently used entry loses its mark, an unmarked one is evicted.
     fn clock_step(&mut self) {
-        let n = self.slots.len();
+        let n = self.capacity();
         if n == 0 {
             return;
         }
         let i = self.hand % n;
-        self.hand = (i + 1) % n;
-        if self.slots[i].referenced.replace(false) {
+        let Some(slot) = self.slot_mut(i) else {
+            self.hand = (i / CHUNK + 1) * CHUNK % n;
             return;
+        };
+        let referenced = slot.referenced.replace(false);
+        self.hand = (i + 1) % n;
+        if !referenced {
+            self.evict(i);
         }
-        self.evict(i);
     }
 
     /// Forgets `key`'s entry, if cached.
@@ -192,9 +244,10 @@ impl RecordCache {
 
     /// Forgets everything (after an abandoned batch of writes).
     pub(crate) fn clear(&mut self) {
-        for i in 0..self.slots.len() {
-            self.evict(i);
+        for chunk in self.chunks.iter_mut() {
+            chunk.take();
         }
+        *self.used.get_mut() = 0;
     }
 
     /// Called by `&mut` methods: if reads went uncached since the last
@@ -203,7 +256,7 @@ impl RecordCache {
         if !self.pressure.replace(false) {
             return;
         }
-        for _ in 0..SWEEP_SLOTS.min(self.slots.len()) {
+        for _ in 0..SWEEP_SLOTS.min(self.capacity()) {
             self.clock_step();
         }
     }
@@ -259,20 +312,33 @@ mod tests {
     #[test]
     fn pressure_makes_room_for_new_reads() {
         let mut c = RecordCache::new(8, 1 << 20);
-        for i in 0..100 {
+        for i in 0..200 {
             let _ = c.offer(rec(i, 1));
         }
         let cached = |c: &RecordCache| {
-            (0..100)
+            (0..200)
                 .filter(|i| c.find(&u32::to_be_bytes(*i)).is_some())
                 .count()
         };
-        assert!(cached(&c) <= 8);
-        // Two sweeps: the first clears the marks, the second evicts.
+        let before = cached(&c);
+        assert!(before > 0 && before <= c.capacity());
+        assert!(c.pressure.get(), "some sets overflowed");
+        // The first sweep clears the marks, the next one evicts.
         c.maintain();
-        let _ = c.offer(rec(500, 1));
+        assert_eq!(cached(&c), before);
+        c.pressure.set(true);
         c.maintain();
-        assert!(cached(&c) < 8);
+        assert_eq!(cached(&c), 0);
+        assert_eq!(c.used_bytes(), 0);
+    }
+
+    #[test]
+    fn slots_are_allocated_on_first_use() {
+        let c = RecordCache::new(1 << 20, 1 << 30);
+        let allocated = |c: &RecordCache| c.chunks.iter().filter(|k| k.get().is_some()).count();
+        assert_eq!(allocated(&c), 0);
+        let _ = c.offer(rec(1, 1));
+        assert_eq!(allocated(&c), 1);
     }
 
     #[test]
