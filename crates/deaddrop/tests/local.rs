@@ -305,3 +305,46 @@ async fn temporary_engines_work_and_report_stats() {
     drop(engine);
     assert!(!path.exists(), "temporary database left behind");
 }
+
+/// Size of the main database file after 40 puts of 1 KiB, with the engine still open.
+async fn database_file_after_puts(checkpoint_interval: Option<Duration>, wait: Duration) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let config = EngineConfig {
+        checkpoint_interval,
+        ..EngineConfig::default()
+    };
+    let engine = DropEngine::open(&path, config).unwrap();
+    let expires = SystemTime::now() + Duration::from_secs(3600);
+    for _ in 0..40 {
+        let key = StorageKey::derive(domains::LOCAL, &ARID::new());
+        engine.put(key, vec![7; 1024], expires).await.unwrap();
+    }
+    // The background checkpointer, if any, copies the WAL into the file within a few ticks.
+    let deadline = Instant::now() + wait;
+    loop {
+        let size = std::fs::metadata(&path).unwrap().len();
+        if size > 40 * 1024 || Instant::now() > deadline {
+            drop(engine);
+            return size;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn commits_leave_checkpoints_to_a_background_thread() {
+    // With the checkpointer, committed pages reach the database file while the engine runs.
+    let with =
+        database_file_after_puts(Some(Duration::from_millis(20)), Duration::from_secs(10)).await;
+    assert!(
+        with > 40 * 1024,
+        "the WAL was not checkpointed: {with} bytes"
+    );
+    // Without it, SQLite checkpoints only at 1000 WAL pages, which 40 commits do not reach.
+    let without = database_file_after_puts(None, Duration::from_millis(500)).await;
+    assert!(
+        without < 40 * 1024,
+        "checkpointed without a checkpointer: {without} bytes"
+    );
+}

@@ -9,6 +9,7 @@
 //! Both the local backend and the HTTP server store through this engine.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::checkpoint::Checkpointer;
 use super::waiters::Waiters;
 use crate::keys::StorageKey;
 use crate::wait::Backoff;
@@ -25,6 +27,9 @@ const BACKEND: &str = "local";
 /// SQLite `application_id` of a deaddrop database ("DDrp").
 const APPLICATION_ID: i64 = 0x4444_7270;
 const SCHEMA_VERSION: i64 = 1;
+/// WAL size (pages) at which the writer checkpoints by itself when the background
+/// checkpointer has fallen behind: 16 Ki pages of 4 KiB, 64 MiB.
+const BACKSTOP_CHECKPOINT_PAGES: i64 = 16 * 1024;
 
 /// How hard a commit is pushed to disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -51,6 +56,10 @@ pub struct EngineConfig {
     pub sweep_batch: usize,
     /// Polling for values written by *other processes* (same-process puts wake waiters at once).
     pub poll: Backoff,
+    /// How often a background thread copies committed WAL pages into the database (a passive
+    /// checkpoint, which never blocks the writer). `None` leaves checkpoints to SQLite, which
+    /// runs them inside the commit that crosses its threshold and so stalls that commit.
+    pub checkpoint_interval: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +70,7 @@ impl Default for EngineConfig {
             sweep_interval: Duration::from_secs(30),
             sweep_batch: 1000,
             poll: Backoff::new(Duration::from_millis(2), Duration::from_millis(25)),
+            checkpoint_interval: Some(Duration::from_millis(100)),
         }
     }
 }
@@ -102,6 +112,7 @@ struct Inner {
     /// `None` only while dropping.
     writer: Mutex<Option<mpsc::Sender<WriteOp>>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    checkpointer: Option<Checkpointer>,
     readers: Mutex<Vec<Connection>>,
     waiters: Arc<Waiters>,
     _temp: Option<tempfile::TempDir>,
@@ -116,6 +127,9 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop();
+        }
         drop(
             self.writer
                 .get_mut()
@@ -253,13 +267,25 @@ impl DropEngine {
         }
         let writer_conn = open_connection(&path, config.sync)?;
         init_schema(&writer_conn, &path)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let checkpointer = match config.checkpoint_interval {
+            Some(interval) => {
+                // SQLite's own checkpoint stays as a backstop for a WAL that grows anyway.
+                writer_conn
+                    .pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)
+                    .map_err(|e| db_err("cannot configure checkpoints", e))?;
+                let conn = open_connection(&path, config.sync)?;
+                Some(Checkpointer::start(conn, interval, commits.clone())?)
+            }
+            None => None,
+        };
         let waiters = Arc::new(Waiters::default());
         let (tx, rx) = mpsc::channel();
         let thread_waiters = waiters.clone();
         let thread_config = config.clone();
         let writer_thread = std::thread::Builder::new()
             .name("deaddrop-writer".into())
-            .spawn(move || writer_loop(writer_conn, rx, thread_config, thread_waiters))
+            .spawn(move || writer_loop(writer_conn, rx, thread_config, thread_waiters, commits))
             .map_err(|e| Error::backend(BACKEND, "cannot start the writer thread", e))?;
         Ok(DropEngine {
             inner: Arc::new(Inner {
@@ -267,6 +293,7 @@ impl DropEngine {
                 config,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Some(writer_thread),
+                checkpointer,
                 readers: Mutex::new(Vec::new()),
                 waiters,
                 _temp: temp,
@@ -423,6 +450,7 @@ fn writer_loop(
     rx: mpsc::Receiver<WriteOp>,
     config: EngineConfig,
     waiters: Arc<Waiters>,
+    commits: Arc<AtomicU64>,
 ) {
     let mut last_sweep = std::time::Instant::now();
     while let Ok(first) = rx.recv() {
@@ -440,6 +468,7 @@ fn writer_loop(
         }
         match result {
             Ok(outcomes) => {
+                commits.fetch_add(1, Ordering::Relaxed);
                 for (op, outcome) in batch.into_iter().zip(outcomes) {
                     match op {
                         WriteOp::Put { key, reply, .. } => {

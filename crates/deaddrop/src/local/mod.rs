@@ -4,6 +4,7 @@
 //! Rows are keyed by `derive("deaddrop-local-v1", arid)` and hold the obfuscated envelope and
 //! an expiry; the ARID is never stored.
 
+mod checkpoint;
 mod engine;
 mod waiters;
 
