@@ -91,7 +91,8 @@ pub struct StoreConfig {
     /// Capacity, in records, of the record cache (default 262 144; 0
     /// disables it). The cache holds decoded records that were recently
     /// written or read, so `get` serves them borrowed without touching the
-    /// database. Its memory is bounded by `record_cache_bytes`.
+    /// database. Its memory is bounded by `record_cache_bytes`; slots are
+    /// allocated in small chunks as they are first used (24 bytes each).
     pub hot_cache_records: usize,
     /// Memory budget of the record cache in bytes, counting values, keys
     /// and bookkeeping (default 128 MiB; 0 disables it). Filled lazily: a
