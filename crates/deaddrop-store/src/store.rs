@@ -1,4 +1,4 @@
-//! The store: construction, the write path (durability modes) and value records.
+//! The store: construction, the write path (durability modes, batches, flush) and counts.
 
 use std::{
     cell::{Cell, RefCell},
