@@ -1,9 +1,13 @@
 //! The chunk exchange (`/deaddrop/chunk/1.0.0`): its wire codec and the node's chunk store.
+//! It also carries direct record writes, which (unlike Kademlia's PUT_VALUE, where a
+//! refusal is a reset stream the writer notices only at its timeout) answer every write.
 //!
-//! Requests: `0x00 hash[32]` (get a chunk) or `0x01 expires_unix[8] index[4] count[4]
-//! hashes[32*count] data` (store chunk `index` of the value whose chunk list is `hashes`).
+//! Requests: `0x00 hash[32]` (get a chunk), `0x01 expires_unix[8] index[4] count[4]
+//! hashes[32*count] data` (store chunk `index` of the value whose chunk list is `hashes`), or
+//! `0x02 key_len[2] key value` (store this record value under this key).
 //! Responses: `0x00 data` (the chunk), `0x01` (not here), `0x02` (stored), `0x03 reason`
-//! (refused). Every message is read to the end of its stream, bounded in size.
+//! (refused), `0x04` (the write-once key already holds a different value). Every message is
+//! read to the end of its stream, bounded in size.
 
 use std::collections::HashMap;
 use std::io;
@@ -36,6 +40,13 @@ pub enum ChunkRequest {
         /// The chunk's bytes.
         data: Vec<u8>,
     },
+    /// Store this record value under this key, as a Kademlia PUT_VALUE would.
+    PutRecord {
+        /// The record key (`/deaddrop/…`).
+        key: Vec<u8>,
+        /// The record value.
+        value: Vec<u8>,
+    },
 }
 
 /// A response of the chunk exchange.
@@ -49,6 +60,8 @@ pub enum ChunkResponse {
     Stored,
     /// The store request was refused, with the reason.
     Refused(String),
+    /// The record was refused: its write-once key already holds a different value.
+    Exists,
 }
 
 /// The codec of [`CHUNK_PROTOCOL`].
@@ -103,12 +116,31 @@ impl ChunkRequest {
                 out.extend_from_slice(data);
                 out
             }
+            ChunkRequest::PutRecord { key, value } => {
+                let mut out = Vec::with_capacity(3 + key.len() + value.len());
+                out.push(2);
+                // keys are at most a few dozen bytes; longer ones are cut and then refused
+                out.extend_from_slice(&(key.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+                out.extend_from_slice(key);
+                out.extend_from_slice(value);
+                out
+            }
         }
     }
 
     /// Parses the wire form.
     pub fn decode(bytes: &[u8]) -> io::Result<Self> {
         match bytes.first() {
+            Some(2) if bytes.len() >= 3 => {
+                let key_end = 3 + usize::from(u16::from_be_bytes([bytes[1], bytes[2]]));
+                if bytes.len() < key_end {
+                    return Err(invalid("record request shorter than its key"));
+                }
+                Ok(ChunkRequest::PutRecord {
+                    key: bytes[3..key_end].to_vec(),
+                    value: bytes[key_end..].to_vec(),
+                })
+            }
             Some(0) if bytes.len() == 33 => {
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&bytes[1..]);
@@ -162,6 +194,7 @@ impl ChunkResponse {
                 out.extend_from_slice(reason.as_bytes());
                 out
             }
+            ChunkResponse::Exists => vec![4],
         }
     }
 
@@ -174,6 +207,7 @@ impl ChunkResponse {
             Some(3) => Ok(ChunkResponse::Refused(
                 String::from_utf8_lossy(&bytes[1..]).into_owned(),
             )),
+            Some(4) => Ok(ChunkResponse::Exists),
             _ => Err(invalid("unknown chunk response")),
         }
     }
@@ -374,11 +408,18 @@ mod tests {
         assert_eq!(ChunkRequest::decode(&store.encode()).unwrap(), store);
         let get = ChunkRequest::Get([7; 32]);
         assert_eq!(ChunkRequest::decode(&get.encode()).unwrap(), get);
+        let put = ChunkRequest::PutRecord {
+            key: b"/deaddrop/k".to_vec(),
+            value: vec![1, 2, 3],
+        };
+        assert_eq!(ChunkRequest::decode(&put.encode()).unwrap(), put);
+        assert!(ChunkRequest::decode(&[2, 0, 9, 1]).is_err());
         for r in [
             ChunkResponse::Chunk(vec![1, 2]),
             ChunkResponse::NotFound,
             ChunkResponse::Stored,
             ChunkResponse::Refused("no".into()),
+            ChunkResponse::Exists,
         ] {
             assert_eq!(ChunkResponse::decode(&r.encode()).unwrap(), r);
         }

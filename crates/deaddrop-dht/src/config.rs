@@ -37,8 +37,9 @@ pub struct NodeConfig {
     /// Time limit of one Kademlia query (default 10 s).
     pub query_timeout: Duration,
     /// Time a peer has to answer one Kademlia request (default 3 s). A node that refuses a
-    /// record closes the stream without answering, so this is also how long a refused write
-    /// takes to be noticed.
+    /// Kademlia PUT_VALUE resets the stream without answering, which the writer notices only
+    /// at this timeout; that is why a write's first copy (the one racing writers compete
+    /// for) goes over the exchange protocol, which answers every write at once.
     pub request_timeout: Duration,
     /// How often stored records are re-replicated to the current k closest (default 1 h).
     pub replication_interval: Duration,

@@ -1,12 +1,12 @@
 //! The node's task: drives the swarm, answers commands, serves chunks, sweeps.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deaddrop::{Error, Result};
 use futures::StreamExt;
 use libp2p::kad::{
-    self, GetClosestPeersError, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum,
+    self, GetClosestPeersError, GetProvidersOk, GetRecordOk, QueryId, QueryResult, Quorum, Record,
     RecordKey,
 };
 use libp2p::request_response::{self, OutboundRequestId};
@@ -26,7 +26,7 @@ use crate::record::{DropRecord, unix_now};
 type Reply<T> = oneshot::Sender<T>;
 
 enum Pending {
-    Closest(Reply<Vec<PeerId>>),
+    Closest(RecordKey, Reply<Vec<PeerId>>),
     PutTo(Reply<usize>, usize),
     Get {
         key: RecordKey,
@@ -160,7 +160,7 @@ impl EventLoop {
                     .behaviour_mut()
                     .kad
                     .get_closest_peers(key.to_vec());
-                self.queries.insert(id, Pending::Closest(tx));
+                self.queries.insert(id, Pending::Closest(key, tx));
             }
             Command::PutTo {
                 record,
@@ -176,7 +176,7 @@ impl EventLoop {
                     Quorum::One => 1,
                     Quorum::Majority => peers.len() / 2 + 1,
                     Quorum::All => peers.len(),
-                    Quorum::N(n) => n.get(),
+                    Quorum::N(n) => n.get().min(peers.len()),
                 };
                 let id =
                     self.swarm
@@ -185,16 +185,8 @@ impl EventLoop {
                         .put_record_to(record, peers.into_iter(), quorum);
                 self.queries.insert(id, Pending::PutTo(tx, needed));
             }
-            Command::StoreLocal(mut record, tx) => {
-                record.publisher = Some(local);
-                let result = self
-                    .swarm
-                    .behaviour_mut()
-                    .kad
-                    .store_mut()
-                    .try_put(record)
-                    .map_err(|e| e.to_string());
-                let _ = tx.send(result);
+            Command::StoreLocal(record, tx) => {
+                let _ = tx.send(self.accept_record(record, local));
             }
             Command::Lookup {
                 key,
@@ -261,11 +253,13 @@ impl EventLoop {
             Command::Stats(tx) => {
                 let kad = &mut self.swarm.behaviour_mut().kad;
                 let routing_peers = kad.kbuckets().map(|b| b.num_entries()).sum();
+                let queries = kad.iter_queries().count();
                 let store = kad.store_mut().stats().unwrap_or_default();
                 let (chunks, chunk_bytes) = self.chunks.usage();
                 let _ = tx.send(NodeStats {
                     routing_peers,
                     connections: self.swarm.network_info().num_peers(),
+                    queries,
                     records: store.records,
                     providers: store.providers,
                     chunks,
@@ -348,8 +342,22 @@ impl EventLoop {
                         self.addresses.insert(p.peer_id, p.addrs.clone());
                     }
                 }
-                if let Some(Pending::Closest(tx)) = self.queries.remove(&id) {
-                    let _ = tx.send(peers.into_iter().map(|p| p.peer_id).collect());
+                if let Some(Pending::Closest(key, tx)) = self.queries.remove(&id) {
+                    let mut closest: Vec<PeerId> = peers.into_iter().map(|p| p.peer_id).collect();
+                    if closest.is_empty() {
+                        // Not one answer before the query's timeout (an overloaded node or
+                        // network): fall back on this node's own routing table.
+                        let target = kad::KBucketKey::new(key);
+                        closest = self
+                            .swarm
+                            .behaviour_mut()
+                            .kad
+                            .get_closest_local_peers(&target)
+                            .take(self.config.k.get())
+                            .map(|p| *p.preimage())
+                            .collect();
+                    }
+                    let _ = tx.send(closest);
                 }
             }
             QueryResult::PutRecord(result) => {
@@ -413,7 +421,7 @@ impl EventLoop {
                     }
                 }
             }
-            _ => {}
+            other => tracing::trace!(?other, "background query progressed"),
         }
     }
 
@@ -446,11 +454,11 @@ impl EventLoop {
 
     fn handle_chunks(&mut self, event: request_response::Event<ChunkRequest, ChunkResponse>) {
         match event {
-            request_response::Event::Message { message, .. } => match message {
+            request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    let response = self.answer(request);
+                    let response = self.answer(peer, request);
                     let _ = self
                         .swarm
                         .behaviour_mut()
@@ -477,8 +485,35 @@ impl EventLoop {
         }
     }
 
-    fn answer(&mut self, request: ChunkRequest) -> ChunkResponse {
+    /// Stores a record written by `publisher` (directly, not by Kademlia's PUT_VALUE): the
+    /// store's validator decides; a different value already under the key is reported as
+    /// such, so that the writer learns at once that the key is taken.
+    fn accept_record(&mut self, mut record: Record, publisher: PeerId) -> ChunkResponse {
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        if let Ok(Some(existing)) = store.try_get(&record.key)
+            && existing.value != record.value
+        {
+            return ChunkResponse::Exists;
+        }
+        if record.expires.is_none() {
+            let Ok(signed) = DropRecord::decode(&record.value) else {
+                return ChunkResponse::Refused("not a deaddrop record value".into());
+            };
+            let remaining = signed.expires_unix.saturating_sub(unix_now());
+            record.expires = Some(Instant::now() + Duration::from_secs(remaining));
+        }
+        record.publisher = Some(publisher);
+        match store.try_put(record) {
+            Ok(()) => ChunkResponse::Stored,
+            Err(e) => ChunkResponse::Refused(e.to_string()),
+        }
+    }
+
+    fn answer(&mut self, peer: PeerId, request: ChunkRequest) -> ChunkResponse {
         match request {
+            ChunkRequest::PutRecord { key, value } => {
+                self.accept_record(Record::new(RecordKey::new(&key), value), peer)
+            }
             ChunkRequest::Get(hash) => match self.chunks.get(&hash) {
                 Some(data) => {
                     self.metrics.chunks_served.inc();

@@ -2,7 +2,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Counters and gauges of one node. Cheap to clone (shared cells).
 #[derive(Debug, Clone, Default)]
@@ -37,46 +37,51 @@ impl NodeMetrics {
         let m = NodeMetrics::default();
         if let Some(registry) = registry {
             let r = registry.sub_registry_with_prefix("deaddrop_dht");
-            r.register("lookups", "Value lookups started", m.lookups.clone());
-            r.register(
-                "conflicts",
-                "Lookups that met two different valid values",
-                m.conflicts.clone(),
+            register_all(
+                r,
+                &[
+                    ("lookups", "Value lookups started", &m.lookups),
+                    (
+                        "conflicts",
+                        "Lookups that met two different valid values",
+                        &m.conflicts,
+                    ),
+                    (
+                        "invalid_answers",
+                        "Answers that failed validation",
+                        &m.invalid_answers,
+                    ),
+                    ("publishes", "Values published by this node", &m.publishes),
+                    (
+                        "publishes_refused",
+                        "Publications refused: key already taken",
+                        &m.publishes_refused,
+                    ),
+                    ("chunks_served", "Chunks served to peers", &m.chunks_served),
+                    ("chunks_stored", "Chunks stored for peers", &m.chunks_stored),
+                    (
+                        "chunks_rejected",
+                        "Fetched chunks with a wrong hash",
+                        &m.chunks_rejected,
+                    ),
+                    ("swept", "Expired entries removed", &m.swept),
+                ],
             );
-            r.register(
-                "invalid_answers",
-                "Answers that failed validation",
-                m.invalid_answers.clone(),
+            register_all(
+                r,
+                &[
+                    ("records", "Value records stored", &m.records),
+                    ("chunks", "Chunks held", &m.chunks),
+                ],
             );
-            r.register(
-                "publishes",
-                "Values published by this node",
-                m.publishes.clone(),
-            );
-            r.register(
-                "publishes_refused",
-                "Publications refused: key already taken",
-                m.publishes_refused.clone(),
-            );
-            r.register(
-                "chunks_served",
-                "Chunks served to peers",
-                m.chunks_served.clone(),
-            );
-            r.register(
-                "chunks_stored",
-                "Chunks stored for peers",
-                m.chunks_stored.clone(),
-            );
-            r.register(
-                "chunks_rejected",
-                "Fetched chunks with a wrong hash",
-                m.chunks_rejected.clone(),
-            );
-            r.register("records", "Value records stored", m.records.clone());
-            r.register("chunks", "Chunks held", m.chunks.clone());
-            r.register("swept", "Expired entries removed", m.swept.clone());
         }
         m
+    }
+}
+
+/// Registers each `(name, help, metric)` (a shared cell: the registry keeps a clone).
+fn register_all<M: Metric + Clone>(registry: &mut Registry, metrics: &[(&str, &str, &M)]) {
+    for (name, help, metric) in metrics {
+        registry.register(*name, *help, (*metric).clone());
     }
 }

@@ -40,6 +40,9 @@ pub struct NodeStats {
     pub routing_peers: usize,
     /// Open connections.
     pub connections: usize,
+    /// Kademlia queries running (lookups, writes, and background work: routing table
+    /// refreshes, replication, provider announcements).
+    pub queries: usize,
     /// Value records stored.
     pub records: u64,
     /// Provider records stored.
@@ -58,7 +61,7 @@ pub(crate) enum Command {
         quorum: Quorum,
         tx: oneshot::Sender<usize>,
     },
-    StoreLocal(Record, oneshot::Sender<std::result::Result<(), String>>),
+    StoreLocal(Record, oneshot::Sender<ChunkResponse>),
     Lookup {
         key: RecordKey,
         confirmations: usize,

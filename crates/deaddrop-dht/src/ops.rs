@@ -1,12 +1,14 @@
 //! The DHT operations a node offers: publish a signed record (leader first, then a majority),
 //! look a record up (with conflict detection), store and fetch a large value's chunks.
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use deaddrop::{Error, Result};
 use futures::StreamExt;
 use libp2p::PeerId;
 use libp2p::kad::{KBucketKey, Quorum, Record, RecordKey};
+use tokio::sync::oneshot;
 
 use crate::BACKEND;
 use crate::chunks::{ChunkRequest, ChunkResponse};
@@ -19,6 +21,14 @@ use crate::record::{DropRecord, unix_now};
 const LEADER_ATTEMPTS: usize = 3;
 /// Chunk requests in flight per fetch.
 const FETCH_PARALLELISM: usize = 8;
+
+/// One node's answer to a record write: the node and its response, or why the request failed.
+type Offer = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (PeerId, std::result::Result<ChunkResponse, String>)>
+            + Send,
+    >,
+>;
 
 impl NodeHandle {
     fn is_server(&self) -> bool {
@@ -39,9 +49,43 @@ impl NodeHandle {
         .await
     }
 
-    async fn store_local(&self, record: &Record) -> Result<std::result::Result<(), String>> {
+    async fn store_local(&self, record: &Record) -> Result<ChunkResponse> {
         self.call(|tx| Command::StoreLocal(record.clone(), tx))
             .await
+    }
+
+    /// Sends `record` to each of `peers` over the exchange protocol at once; the receivers
+    /// of their answers (a failed request answers `Err`).
+    async fn offer_all(&self, record: &Record, peers: &[PeerId]) -> Result<Vec<Offer>> {
+        let mut offers = Vec::with_capacity(peers.len());
+        for &peer in peers {
+            let (tx, rx) = oneshot::channel();
+            let request = ChunkRequest::PutRecord {
+                key: record.key.to_vec(),
+                value: record.value.clone(),
+            };
+            self.tx
+                .send(Command::Request { peer, request, tx })
+                .await
+                .map_err(|_| Error::backend_msg(BACKEND, "the node has stopped; start it again"))?;
+            offers.push(Box::pin(async move {
+                let answer = rx.await.unwrap_or_else(|_| Err("node stopped".into()));
+                (peer, answer)
+            }) as Offer);
+        }
+        Ok(offers)
+    }
+
+    /// Offers `record` to one node (this one or a peer); its answer.
+    async fn offer_one(&self, record: &Record, peer: PeerId) -> Result<ChunkResponse> {
+        if peer == self.peer_id() {
+            return self.store_local(record).await;
+        }
+        let mut offers = self.offer_all(record, &[peer]).await?;
+        match offers.pop() {
+            Some(offer) => Ok(offer.await.1.unwrap_or_else(ChunkResponse::Refused)),
+            None => Ok(ChunkResponse::Refused("no peer".into())),
+        }
     }
 
     async fn found_value(&self, key: &RecordKey) -> Result<Option<Vec<u8>>> {
@@ -106,14 +150,16 @@ impl NodeHandle {
 
         let mut leader = None;
         for &candidate in members.iter().take(LEADER_ATTEMPTS) {
-            let accepted = if candidate == me {
-                self.store_local(&record).await?.is_ok()
-            } else {
-                self.put_to(&record, vec![candidate], Quorum::One).await? == 1
-            };
-            if accepted {
-                leader = Some(candidate);
-                break;
+            match self.offer_one(&record, candidate).await? {
+                ChunkResponse::Stored => {
+                    leader = Some(candidate);
+                    break;
+                }
+                ChunkResponse::Exists => {
+                    self.inner.metrics.publishes_refused.inc();
+                    return Err(Error::AlreadyExists);
+                }
+                _ => {}
             }
             match self.found_value(key).await? {
                 // the leader stored it but its answer came too late
@@ -135,7 +181,10 @@ impl NodeHandle {
             ));
         };
         let mut stored = 1;
-        if leader != me && members.contains(&me) && self.store_local(&record).await?.is_ok() {
+        if leader != me
+            && members.contains(&me)
+            && self.store_local(&record).await? == ChunkResponse::Stored
+        {
             stored += 1;
         }
         let remote: Vec<PeerId> = members
@@ -143,9 +192,12 @@ impl NodeHandle {
             .copied()
             .filter(|p| *p != leader && *p != me)
             .collect();
-        // Every other member gets the record (Quorum::All: a query that stopped at the
-        // quorum would leave the rest of the k closest without it); stored counts acceptances.
-        stored += self.put_to(&record, remote, Quorum::All).await?;
+        // Every other member is sent the record at once, by Kademlia PUT_VALUE (so that
+        // each of them skips it in its next replication run, the sender having just done
+        // that replication); the put returns as soon as a majority stored it, while the
+        // others still receive it.
+        let quorum = NonZeroUsize::new(needed.saturating_sub(stored)).unwrap_or(NonZeroUsize::MIN);
+        stored += self.put_to(&record, remote, Quorum::N(quorum)).await?;
         if stored < needed {
             return Err(Error::backend_msg(
                 BACKEND,
@@ -163,10 +215,12 @@ impl NodeHandle {
         Ok(stored)
     }
 
-    /// Sends `value` under `key` as it is, unchecked, to the k nodes closest to the key and
-    /// returns how many stored it. For diagnostics and tests of the storing nodes' checks
-    /// (a forged record must be refused by every honest node); applications use
-    /// [`NodeHandle::publish`].
+    /// Sends `value` under `key` as it is, unchecked, to the k nodes closest to the key, by
+    /// both ways a record reaches a node (a direct write over the exchange protocol and a
+    /// Kademlia PUT_VALUE, at once), and returns the larger of the two counts of nodes that
+    /// stored it. For diagnostics and tests of the storing nodes' checks (a forged record
+    /// must be refused by every honest node); applications use [`NodeHandle::publish`].
+    /// A PUT_VALUE refusal is a reset stream, noticed only at the request timeout.
     pub async fn put_unchecked(&self, key: &RecordKey, value: Vec<u8>) -> Result<usize> {
         let mut record = Record::new(key.clone(), value);
         record.expires = Some(Instant::now() + Duration::from_secs(3600));
@@ -175,9 +229,18 @@ impl NodeHandle {
         if n == 0 {
             return Ok(0);
         }
-        self.put_to(&record, peers, Quorum::All)
-            .await
-            .map(|got| got.min(n))
+        let direct = async {
+            let answers = futures::future::join_all(self.offer_all(&record, &peers).await?).await;
+            Ok::<_, Error>(
+                answers
+                    .iter()
+                    .filter(|(_, a)| matches!(a, Ok(ChunkResponse::Stored)))
+                    .count(),
+            )
+        };
+        let (direct, kad) =
+            futures::join!(direct, self.put_to(&record, peers.clone(), Quorum::All));
+        Ok(direct?.max(kad?.min(n)))
     }
 
     /// Looks up the record at `key`: `None` if no valid record was found,
