@@ -28,6 +28,11 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// `deaddrop serve` and `deaddrop node` allocate per request from many threads; glibc's
+/// allocator took ~15 % of the server's CPU under load, mimalloc's thread caches avoid most.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);

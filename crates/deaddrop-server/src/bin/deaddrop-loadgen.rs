@@ -106,6 +106,11 @@ struct Summary {
     wakeup: Wakeup,
 }
 
+/// glibc's allocator spent ~15 % of the server's CPU under load; mimalloc's thread caches
+/// avoid most of it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> AnyResult<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
