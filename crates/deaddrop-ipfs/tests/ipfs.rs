@@ -243,7 +243,7 @@ mod hybrid_over_ipfs {
     //! The hybrid backend with a local store for small values and IPFS for large ones.
 
     use super::*;
-    use deaddrop::hybrid::{HybridConfig, HybridStore, parse_reference, reference_envelope};
+    use deaddrop::hybrid::{HybridConfig, HybridStore};
     use deaddrop::{LocalConfig, LocalStore};
     use deaddrop_ipfs::IpfsStore;
 
@@ -263,84 +263,42 @@ mod hybrid_over_ipfs {
         )
     }
 
+    const WAIT: Duration = Duration::from_secs(30);
+
     #[tokio::test]
     async fn small_value_stays_in_the_small_store() {
-        let store = hybrid(store());
-        let arid = ARID::new();
-        let envelope = envelope_of_size(900);
-        store.put(&arid, &envelope, None).await.unwrap();
-        assert!(!store.large().exists(&arid).await.unwrap());
-        let got = store
-            .get(&arid, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+        conformance::hybrid::small_value_stays_in_the_small_store(&hybrid(store()), 900, WAIT)
+            .await;
     }
 
     #[tokio::test]
     async fn large_value_goes_to_ipfs_and_is_followed() {
         let store = hybrid(store());
-        let arid = ARID::new();
-        let envelope = envelope_of_size(256 * 1024);
-        let receipt = store.put(&arid, &envelope, None).await.unwrap();
+        conformance::hybrid::large_value_goes_behind_a_reference(&store, 256 * 1024, WAIT).await;
+        let receipt = store
+            .put(&ARID::new(), &envelope_of_size(5000), None)
+            .await
+            .unwrap();
         assert!(receipt.location.contains("/ipfs/"), "{receipt}");
-        let reference = store
-            .small()
-            .get(&arid, Duration::ZERO)
-            .await
-            .unwrap()
-            .unwrap();
-        let reference = parse_reference(&reference).unwrap().unwrap();
-        assert_eq!(reference.size, 256 * 1024);
-        assert!(store.large().exists(&reference.arid).await.unwrap());
-        let got = store
-            .get(&arid, Duration::from_secs(20))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
     }
 
     #[tokio::test]
     async fn hubert_format_reference_to_a_value_on_another_node_is_followed() {
         // The large value is written through the second node; the reader's hybrid store
         // uses the first node and knows only the ARID of the reference.
-        let target = ARID::new();
-        let value = envelope_of_size(5000);
-        other_store().put(&target, &value, None).await.unwrap();
         let store = hybrid(store());
-        let arid = ARID::new();
-        store
-            .small()
-            .put(&arid, &reference_envelope(&target, 5000), None)
-            .await
-            .unwrap();
-        let got = store
-            .get(&arid, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&value));
+        conformance::hybrid::hand_written_reference_is_followed(&store, &other_store(), 5000, WAIT)
+            .await;
     }
 
     #[tokio::test]
     async fn reference_whose_target_is_missing_is_a_clear_error() {
         let store = hybrid(store());
-        let arid = ARID::new();
-        store
-            .small()
-            .put(&arid, &reference_envelope(&ARID::new(), 5000), None)
-            .await
-            .unwrap();
-        let err = store
-            .get(&arid, Duration::from_millis(200))
-            .await
-            .unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("ipfs store") && text.contains("nothing at the referenced ARID"),
-            "{text}"
-        );
+        let text = conformance::hybrid::reference_to_a_missing_value_is_an_error(
+            &store,
+            Duration::from_millis(200),
+        )
+        .await;
+        assert!(text.contains("ipfs store"), "{text}");
     }
 }

@@ -230,3 +230,136 @@ pub async fn one_byte_over_the_limit_is_refused(store: &dyn KvStore) -> ARID {
     }
     arid
 }
+
+/// Checks of a [`HybridStore`](crate::hybrid::HybridStore) over any pair of stores.
+pub mod hybrid {
+    use std::time::Duration;
+
+    use super::{assert_same_envelope, envelope_of_size, expect_ok};
+    use crate::hybrid::{HybridStore, Reference, parse_reference, reference_envelope};
+    use crate::{ARID, KvStore};
+
+    /// A value of `size` bytes (at most the inline limit) is stored in the small store as it
+    /// is, nothing goes to the large store, and a get returns it.
+    pub async fn small_value_stays_in_the_small_store<S: KvStore, L: KvStore>(
+        store: &HybridStore<S, L>,
+        size: usize,
+        wait: Duration,
+    ) {
+        let arid = ARID::new();
+        let value = envelope_of_size(size);
+        expect_ok(
+            "the put of a small value",
+            store.put(&arid, &value, None).await,
+        );
+        assert!(
+            !expect_ok(
+                "exists in the large store",
+                store.large().exists(&arid).await
+            ),
+            "a small value reached the large store"
+        );
+        match expect_ok(
+            "the small store's get",
+            store.small().get(&arid, Duration::ZERO).await,
+        ) {
+            Some(direct) => assert_same_envelope(&direct, &value),
+            None => panic!("the small store does not hold the small value"),
+        }
+        match expect_ok("the get of a small value", store.get(&arid, wait).await) {
+            Some(got) => assert_same_envelope(&got, &value),
+            None => panic!("the small value was not found"),
+        }
+    }
+
+    /// A value of `size` bytes (over the inline limit) goes to the large store; the small
+    /// store holds a reference naming its size; a get follows it. Returns the reference.
+    pub async fn large_value_goes_behind_a_reference<S: KvStore, L: KvStore>(
+        store: &HybridStore<S, L>,
+        size: usize,
+        wait: Duration,
+    ) -> Reference {
+        let arid = ARID::new();
+        let value = envelope_of_size(size);
+        expect_ok(
+            "the put of a large value",
+            store.put(&arid, &value, None).await,
+        );
+        let Some(in_small) = expect_ok(
+            "the small store's get",
+            store.small().get(&arid, Duration::ZERO).await,
+        ) else {
+            panic!("the small store holds nothing for a large value");
+        };
+        let reference = match parse_reference(&in_small) {
+            Ok(Some(reference)) => reference,
+            other => panic!("the small store holds no reference for a large value: {other:?}"),
+        };
+        assert_eq!(
+            reference.size, size as u64,
+            "the reference names another size"
+        );
+        assert!(
+            expect_ok(
+                "exists in the large store",
+                store.large().exists(&reference.arid).await
+            ),
+            "the referenced value is not in the large store"
+        );
+        match expect_ok("the get of a large value", store.get(&arid, wait).await) {
+            Some(got) => assert_same_envelope(&got, &value),
+            None => panic!("the large value was not found"),
+        }
+        reference
+    }
+
+    /// A reference written by hand (as hubert writes them) to a value `target_writer` put
+    /// straight into large storage is followed by a get.
+    pub async fn hand_written_reference_is_followed<S: KvStore, L: KvStore>(
+        store: &HybridStore<S, L>,
+        target_writer: &dyn KvStore,
+        size: usize,
+        wait: Duration,
+    ) {
+        let (arid, target) = (ARID::new(), ARID::new());
+        let value = envelope_of_size(size);
+        expect_ok(
+            "the put of the target",
+            target_writer.put(&target, &value, None).await,
+        );
+        let reference = reference_envelope(&target, size as u64);
+        expect_ok(
+            "the put of the reference",
+            store.small().put(&arid, &reference, None).await,
+        );
+        match expect_ok(
+            "the get through the reference",
+            store.get(&arid, wait).await,
+        ) {
+            Some(got) => assert_same_envelope(&got, &value),
+            None => panic!("the reference was not followed"),
+        }
+    }
+
+    /// A reference to an ARID nobody wrote is an error (never `None`, never a hang past
+    /// `wait`). Returns the error's text for backend-specific checks.
+    pub async fn reference_to_a_missing_value_is_an_error<S: KvStore, L: KvStore>(
+        store: &HybridStore<S, L>,
+        wait: Duration,
+    ) -> String {
+        let arid = ARID::new();
+        let reference = reference_envelope(&ARID::new(), 5000);
+        expect_ok(
+            "the put of the reference",
+            store.small().put(&arid, &reference, None).await,
+        );
+        match store.get(&arid, wait).await {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.contains("nothing at the referenced ARID"), "{text}");
+                text
+            }
+            Ok(got) => panic!("a reference to nothing gave {got:?}"),
+        }
+    }
+}

@@ -13,6 +13,8 @@ use deaddrop::hybrid::{
 use deaddrop::{ARID, Envelope, Error, KvStore, LocalConfig, LocalStore};
 use serde_json::Value;
 
+const WAIT: Duration = Duration::from_secs(1);
+
 fn local(max_value_size: usize) -> LocalStore {
     LocalStore::temporary(LocalConfig {
         max_value_size,
@@ -84,51 +86,25 @@ fn ordinary_envelopes_are_not_references() {
 #[tokio::test]
 async fn small_value_goes_to_the_small_store_directly() {
     let store = hybrid();
-    let arid = ARID::new();
-    let envelope = envelope_of_size(INLINE_LIMIT);
-    assert!(envelope_to_bytes(&envelope).len() <= INLINE_LIMIT);
-    let receipt = store.put(&arid, &envelope, None).await.unwrap();
-    assert_eq!(receipt.backend, "hybrid");
+    conformance::hybrid::small_value_stays_in_the_small_store(&store, INLINE_LIMIT, WAIT).await;
     assert_eq!(values_in(store.large()).await, 0);
-    let direct = store
-        .small()
-        .get(&arid, Duration::ZERO)
+    let receipt = store
+        .put(&ARID::new(), &Envelope::new("small"), None)
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(envelope_to_bytes(&direct), envelope_to_bytes(&envelope));
-    let got = store
-        .get(&arid, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
+    assert_eq!(receipt.backend, "hybrid");
 }
 
 #[tokio::test]
 async fn large_value_goes_to_the_large_store_behind_a_reference() {
     let store = hybrid();
-    let arid = ARID::new();
-    let envelope = envelope_of_size(200_000);
-    let size = envelope_to_bytes(&envelope).len();
-    let receipt = store.put(&arid, &envelope, None).await.unwrap();
-    assert!(receipt.location.contains("reference in local"), "{receipt}");
+    conformance::hybrid::large_value_goes_behind_a_reference(&store, 200_000, WAIT).await;
     assert_eq!(values_in(store.large()).await, 1);
-    let in_small = store
-        .small()
-        .get(&arid, Duration::ZERO)
+    let receipt = store
+        .put(&ARID::new(), &envelope_of_size(5000), None)
         .await
-        .unwrap()
         .unwrap();
-    let reference = parse_reference(&in_small).unwrap().unwrap();
-    assert_eq!(reference.size, size as u64);
-    let got = store
-        .get(&arid, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&envelope));
-    assert!(store.exists(&arid).await.unwrap());
+    assert!(receipt.location.contains("reference in local"), "{receipt}");
 }
 
 #[tokio::test]
@@ -171,42 +147,14 @@ async fn the_kv_store_contract_holds() {
 #[tokio::test]
 async fn hubert_format_reference_written_by_hand_is_followed() {
     let store = hybrid();
-    let arid = ARID::new();
-    let target = ARID::new();
-    let value = envelope_of_size(3000);
-    let size = envelope_to_bytes(&value).len() as u64;
-    store.large().put(&target, &value, None).await.unwrap();
-    store
-        .small()
-        .put(&arid, &reference_envelope(&target, size), None)
-        .await
-        .unwrap();
-    let got = store
-        .get(&arid, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(envelope_to_bytes(&got), envelope_to_bytes(&value));
+    conformance::hybrid::hand_written_reference_is_followed(&store, store.large(), 3000, WAIT)
+        .await;
 }
 
 #[tokio::test]
 async fn reference_to_a_missing_value_is_a_clear_error() {
-    let store = hybrid();
-    let arid = ARID::new();
-    store
-        .small()
-        .put(&arid, &reference_envelope(&ARID::new(), 5000), None)
-        .await
-        .unwrap();
-    let err = store
-        .get(&arid, Duration::from_millis(100))
-        .await
-        .unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.contains("reference") && text.contains("nothing at the referenced ARID"),
-        "{text}"
-    );
+    let text = conformance::hybrid::reference_to_a_missing_value_is_an_error(&hybrid(), WAIT).await;
+    assert!(text.contains("reference"), "{text}");
 }
 
 #[tokio::test]
