@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use libp2p::kad::Record;
 
-use crate::{codec, error::StoreError, tables::Tables};
+use crate::{error::StoreError, tables::Tables};
 
 /// A buffered change of one key.
 pub(crate) enum Change {
@@ -142,7 +142,8 @@ impl WriteBuffer {
     }
 
     /// Writes every change to `t` in key order (neighbouring keys share
-    /// B-tree pages). Returns the records written, for the read cache.
+    /// index pages; the value rows are appended in that order). Returns the
+    /// records written, for the read cache.
     pub(crate) fn apply(self, t: &mut Tables<'_>) -> Result<Vec<Record>, StoreError> {
         let mut written = Vec::with_capacity(self.entries.len());
         for (key, entry) in self.entries {
@@ -151,8 +152,7 @@ impl WriteBuffer {
                     record,
                     expires_unix,
                 } => {
-                    let encoded = codec::encode_record(&record, expires_unix);
-                    t.replace_record(&key, &encoded, expires_unix)?;
+                    t.replace_record(&record, expires_unix)?;
                     written.push(record);
                 }
                 Change::Removed => {

@@ -5,6 +5,7 @@
 //!
 //! * Record value: `[1][flags][expires u64]?[publisher_len u8, publisher]?[value...]`
 //!   with flag bit 0 = publisher present, bit 1 = expiry present.
+//! * Value row (table `values`, keyed by sequence number): `[key_len u32][key][record value]`.
 //! * Provider value: `[1][flags][expires u64]?[seq u64][n u16]([len u16][multiaddr bytes])*`
 //!   with flag bit 1 = expiry present (as for records); `seq` orders providers by arrival.
 //! * Provider table key: `[key_len u32][key][provider peer id bytes]`, so all
@@ -60,9 +61,16 @@ impl<'a> Reader<'a> {
 }
 
 /// A value record as stored: expiry in unix nanoseconds.
+#[cfg(test)]
 pub(crate) fn encode_record(r: &Record, expires_unix: Option<u64>) -> Vec<u8> {
-    let publisher = r.publisher.map(|p| p.to_bytes());
     let mut out = Vec::with_capacity(2 + 8 + 40 + r.value.len());
+    encode_record_into(r, expires_unix, &mut out);
+    out
+}
+
+/// Appends the encoding of `r` to `out`.
+fn encode_record_into(r: &Record, expires_unix: Option<u64>, out: &mut Vec<u8>) {
+    let publisher = r.publisher.map(|p| p.to_bytes());
     let mut flags = 0;
     if publisher.is_some() {
         flags |= HAS_PUBLISHER;
@@ -81,21 +89,42 @@ pub(crate) fn encode_record(r: &Record, expires_unix: Option<u64>) -> Vec<u8> {
         out.extend_from_slice(&p);
     }
     out.extend_from_slice(&r.value);
+}
+
+/// A value row: `[key_len u32][key][encoded record]` (the key is kept so a
+/// row can be checked against the index entry that points to it).
+pub(crate) fn encode_value_row(r: &Record, expires_unix: Option<u64>) -> Vec<u8> {
+    let key = r.key.as_ref();
+    let mut out = Vec::with_capacity(4 + key.len() + 2 + 8 + 40 + r.value.len());
+    out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(key);
+    encode_record_into(r, expires_unix, &mut out);
     out
 }
 
-/// Reads only the expiry (unix nanoseconds) of an encoded record.
-pub(crate) fn record_expiry(bytes: &[u8]) -> Result<Option<u64>, StoreError> {
-    let mut rd = Reader(bytes);
-    if rd.u8("record format")? != FORMAT {
-        return Err(bad("unknown record format"));
+/// Splits a value row into its record key and encoded record.
+pub(crate) fn split_value_row(row: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let mut rd = Reader(row);
+    let len = rd.take(4, "value row key length")?;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+    let key = rd.take(
+        usize::try_from(len).map_err(|_| bad("key length"))?,
+        "value row key",
+    )?;
+    Ok((key, rd.0))
+}
+
+/// Decodes the value row of `key`; fails if the row belongs to another key.
+pub(crate) fn decode_value_row(
+    key: &[u8],
+    row: &[u8],
+    clock: Clock,
+) -> Result<(Record, Option<u64>), StoreError> {
+    let (row_key, encoded) = split_value_row(row)?;
+    if row_key != key {
+        return Err(bad("value row belongs to another key"));
     }
-    let flags = rd.u8("record flags")?;
-    if flags & HAS_EXPIRES != 0 {
-        Ok(Some(rd.u64("record expiry")?))
-    } else {
-        Ok(None)
-    }
+    decode_record(key, encoded, clock)
 }
 
 /// Decodes a stored record; returns it with its expiry in unix nanoseconds.
@@ -268,7 +297,9 @@ mod tests {
         let (back, e2) = decode_record(b"k", &bytes, clock).unwrap();
         assert_eq!(back, r);
         assert_eq!(e2, e);
-        assert_eq!(record_expiry(&bytes).unwrap(), e);
+        let row = encode_value_row(&r, e);
+        assert_eq!(decode_value_row(b"k", &row, clock).unwrap(), (r, e));
+        assert!(decode_value_row(b"other", &row, clock).is_err());
     }
 
     #[test]

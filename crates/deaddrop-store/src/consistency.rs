@@ -8,7 +8,7 @@ use crate::{
     codec::{self, KIND_PROVIDER, KIND_RECORD},
     error::StoreError,
     store::{PersistentStore, with_read_txn},
-    tables::{EXPIRY, LOCAL_PROVIDED, PROVIDER_KEYS, PROVIDERS, RECORDS},
+    tables::{EXPIRY, LOCAL_PROVIDED, PROVIDER_KEYS, PROVIDERS, RECORDS, VALUES},
 };
 
 impl PersistentStore {
@@ -20,12 +20,23 @@ impl PersistentStore {
         let bad = |m: String| Err(StoreError::Decode(format!("inconsistent store: {m}")));
         with_read_txn!(self, |txn| {
             let records = txn.open_table(RECORDS)?;
+            let values = txn.open_table(VALUES)?;
             let providers = txn.open_table(PROVIDERS)?;
             let mut expected_expiry = 0u64;
             let mut scanned = 0u64;
             for e in records.range::<&[u8]>(..)? {
                 let (k, v) = e?;
-                let (_, exp) = codec::decode_record(k.value(), v.value(), self.clock)?;
+                let (seq, indexed_expiry) = v.value();
+                // The row must exist and belong to this key (so no two
+                // entries share a row, and with equal lengths no row is
+                // unreferenced).
+                let Some(row) = values.get(seq)? else {
+                    return bad("record index entry without value row".into());
+                };
+                let (_, exp) = codec::decode_value_row(k.value(), row.value(), self.clock)?;
+                if exp != indexed_expiry {
+                    return bad("record expiry differs between index and value row".into());
+                }
                 scanned += 1;
                 if let Some(x) = exp {
                     expected_expiry += 1;
@@ -37,6 +48,9 @@ impl PersistentStore {
             }
             if scanned != records.len()? {
                 return bad("record count differs from scan".into());
+            }
+            if values.len()? != scanned {
+                return bad("value rows differ in number from index entries".into());
             }
             let local = self.local.to_bytes();
             let mut per_key: BTreeMap<Vec<u8>, u32> = BTreeMap::new();

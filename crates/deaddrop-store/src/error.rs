@@ -33,9 +33,10 @@ pub enum StoreError {
         /// What identified it as foreign.
         reason: String,
     },
-    /// The file was written by an incompatible (newer) version of this crate.
+    /// The file uses another on-disk format version (an older or newer
+    /// version of this crate wrote it); it is left untouched.
     #[error(
-        "database file {path:?} has unsupported format version {found} (supported: {supported})"
+        "database file {path:?} has format version {found}, but this build reads only version {supported}: open it with the deaddrop-store release that wrote it, or move it away and start from an empty file (the DHT re-replicates records)"
     )]
     UnsupportedVersion {
         /// The offending file.

@@ -3,15 +3,14 @@
 use std::{borrow::Cow, time::Instant};
 
 use libp2p::kad::{Record, RecordKey};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use crate::{
     buffer::{Base, Change},
-    codec,
     config::Durability,
     error::{PutError, StoreError},
     store::{INLINE_SWEEP, PersistentStore, with_read_txn},
-    tables::RECORDS,
+    tables::{RECORDS, RecordSnapshot, VALUES, lookup_record},
 };
 
 /// A record as currently stored (buffer applied), expired or not.
@@ -80,10 +79,7 @@ impl PersistentStore {
         let new_expiry = r.expires.map(|t| self.clock.to_unix(t));
         self.write(|s, t| {
             let key = r.key.as_ref();
-            let stored = match t.records()?.get(key)? {
-                Some(g) => Some(codec::decode_record(key, g.value(), s.clock)?.0),
-                None => None,
-            };
+            let stored = t.read_record(key, s.clock)?;
             s.check_validator(stored.as_ref(), &r, now)?;
             if stored.is_none() && t.records()?.len()? >= s.config.max_records as u64 {
                 t.sweep(now_unix, INLINE_SWEEP, &s.local, s.clock)?;
@@ -91,8 +87,7 @@ impl PersistentStore {
                     return Err(PutError::MaxRecords);
                 }
             }
-            let encoded = codec::encode_record(&r, new_expiry);
-            t.replace_record(key, &encoded, new_expiry)?;
+            t.replace_record(&r, new_expiry)?;
             Ok(((), true))
         })?;
         self.cache.insert(r);
@@ -175,25 +170,26 @@ impl PersistentStore {
     /// Reads `k` from the database (expired or not), through the reusable
     /// read snapshot when no write transaction is open.
     fn read_base(&self, k: &RecordKey) -> Result<Option<Record>, StoreError> {
-        let decode = |g: Option<redb::AccessGuard<'_, &'static [u8]>>| match g {
-            Some(g) => {
-                codec::decode_record(k.as_ref(), g.value(), self.clock).map(|(r, _)| Some(r))
-            }
-            None => Ok(None),
-        };
-        match &self.pending {
-            Some(txn) => decode(txn.open_table(RECORDS)?.get(k.as_ref())?),
+        let key = k.as_ref();
+        let found = match &self.pending {
+            Some(txn) => lookup_record(
+                &txn.open_table(RECORDS)?,
+                &txn.open_table(VALUES)?,
+                key,
+                self.clock,
+            )?,
             None => {
                 let mut slot = self.reader.borrow_mut();
-                let table = match slot.take() {
+                let snapshot = match slot.take() {
                     Some(t) => t,
-                    None => self.db.begin_read()?.open_table(RECORDS)?,
+                    None => RecordSnapshot::open(&self.db)?,
                 };
-                let found = decode(table.get(k.as_ref())?);
-                *slot = Some(table);
-                found
+                let found = lookup_record(&snapshot.index, &snapshot.values, key, self.clock);
+                *slot = Some(snapshot);
+                found?
             }
-        }
+        };
+        Ok(found.map(|(r, _)| r))
     }
 
     /// Reads a value record, or the storage error. Expired records are `None`.

@@ -10,7 +10,7 @@ use crate::{
     codec,
     error::StoreError,
     store::{PersistentStore, with_read_txn},
-    tables::RECORDS,
+    tables::{RECORDS, VALUES},
 };
 
 /// Iterator returned by [`RecordStore::records`](libp2p::kad::store::RecordStore::records).
@@ -51,25 +51,41 @@ impl<'a> RecordsIter<'a> {
         // (key, record if live and decodable)
         let mut from_db: Vec<(Vec<u8>, Option<Record>)> = Vec::with_capacity(batch);
         with_read_txn!(store, |txn| {
-            let table = txn.open_table(RECORDS)?;
+            let index = txn.open_table(RECORDS)?;
+            let values = txn.open_table(VALUES)?;
             let range = match &self.after {
-                None => table.range::<&[u8]>(..)?,
+                None => index.range::<&[u8]>(..)?,
                 Some(k) => {
-                    table.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded))?
+                    index.range::<&[u8]>((Bound::Excluded(k.as_slice()), Bound::Unbounded))?
                 }
             };
+            // Live entries of this batch: (position in from_db, row seq).
+            let mut rows: Vec<(usize, u64)> = Vec::with_capacity(batch);
             for entry in range.take(batch) {
                 let (k, v) = entry?;
-                let key = k.value();
-                let live = match codec::decode_record(key, v.value(), store.clock) {
-                    Ok((r, e)) if e.is_none_or(|e| e > now_unix) => Some(r),
-                    Ok(_) => None,
+                let (seq, expiry) = v.value();
+                if expiry.is_none_or(|e| e > now_unix) {
+                    rows.push((from_db.len(), seq));
+                }
+                from_db.push((k.value().to_vec(), None));
+            }
+            // Rows are read in sequence order (records written together
+            // are neighbours in the value table), then placed in key order.
+            rows.sort_unstable_by_key(|&(_, seq)| seq);
+            for (pos, seq) in rows {
+                let (key, slot) = &mut from_db[pos];
+                let decoded = match values.get(seq)? {
+                    Some(row) => codec::decode_value_row(key, row.value(), store.clock),
+                    None => Err(StoreError::Decode(
+                        "record index points to a missing value row".into(),
+                    )),
+                };
+                match decoded {
+                    Ok((r, _)) => *slot = Some(r),
                     Err(e) => {
                         tracing::warn!(error = %e, "deaddrop-store: skipping undecodable record");
-                        None
                     }
-                };
-                from_db.push((key.to_vec(), live));
+                }
             }
         });
         // The database range covered by this batch; the buffer's changes in

@@ -8,7 +8,7 @@ use std::{
 };
 
 use libp2p::PeerId;
-use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTableMetadata, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTableMetadata, WriteTransaction};
 
 use crate::{
     buffer::WriteBuffer,
@@ -17,7 +17,7 @@ use crate::{
     config::{Durability, StoreConfig},
     error::{PutError, StoreError},
     open,
-    tables::{EXPIRY, LOCAL_PROVIDED, PROVIDER_KEYS, PROVIDERS, RECORDS, Tables},
+    tables::{EXPIRY, LOCAL_PROVIDED, PROVIDER_KEYS, PROVIDERS, RECORDS, RecordSnapshot, Tables},
     validate::{AcceptAll, RecordValidator},
 };
 
@@ -75,9 +75,9 @@ pub struct PersistentStore {
     /// Reads may go through the pending write transaction, which allows one
     /// open handle per table: the store is `Send` but deliberately not `Sync`.
     _not_sync: PhantomData<Cell<()>>,
-    /// A snapshot of the records table reused by `get` while no write
+    /// A snapshot of the record tables reused by `get` while no write
     /// happens (dropped by every write, so it is never stale).
-    pub(crate) reader: RefCell<Option<ReadOnlyTable<&'static [u8], &'static [u8]>>>,
+    pub(crate) reader: RefCell<Option<RecordSnapshot>>,
     /// Number of records in the database (not counting the buffer), cached
     /// until the next database write.
     pub(crate) base_records: Cell<Option<u64>>,

@@ -6,8 +6,11 @@
 //! the old or the new state, never a mix. Counts are table lengths (O(1) in
 //! redb), so they cannot drift from the contents.
 
-use libp2p::PeerId;
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use libp2p::{PeerId, kad::Record};
+use redb::{
+    Database, ReadOnlyTable, ReadableDatabase, ReadableTable, Table, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::{
     clock::Clock,
@@ -17,9 +20,20 @@ use crate::{
 
 /// Format metadata: `magic`, `version`, `next_seq`.
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("deaddrop_store_meta");
-/// Value records: record key -> encoded record.
-pub(crate) const RECORDS: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("deaddrop_store_records");
+/// An entry of the value-record index: (value row sequence number, expiry
+/// in unix nanoseconds).
+pub(crate) type IndexEntry = (u64, Option<u64>);
+
+/// Value-record index: record key -> [`IndexEntry`]. Its length is the
+/// number of value records.
+pub(crate) const RECORDS: TableDefinition<&[u8], IndexEntry> =
+    TableDefinition::new("deaddrop_store_record_index");
+/// Value rows, append-only: sequence number -> `[key_len u16][key][encoded record]`.
+/// Rows are keyed by a counter that only grows, so writing records appends
+/// to the right edge of the B-tree instead of rewriting random leaves; every
+/// row is referenced by exactly one index entry (same length as [`RECORDS`]).
+pub(crate) const VALUES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("deaddrop_store_record_values");
 /// Provider records: provider table key -> encoded provider value.
 pub(crate) const PROVIDERS: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("deaddrop_store_providers");
@@ -34,8 +48,11 @@ pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("dead
 
 /// Magic value identifying our databases.
 pub(crate) const MAGIC: &[u8] = b"deaddrop-store";
-/// On-disk format version written by this build.
-pub(crate) const VERSION: u32 = 1;
+/// On-disk format version written by this build. Version 1 kept whole
+/// records in one key-ordered table; version 2 splits them into
+/// [`RECORDS`] (index) and [`VALUES`] (append-only rows). A file of another
+/// version is refused on open ([`StoreError::UnsupportedVersion`]).
+pub(crate) const VERSION: u32 = 2;
 
 /// The tables of one write transaction, each opened on first use (every
 /// table opened in a redb write transaction is written back when it is
@@ -43,7 +60,10 @@ pub(crate) const VERSION: u32 = 1;
 pub(crate) struct Tables<'txn> {
     txn: &'txn WriteTransaction,
     meta: Option<Table<'txn, &'static str, &'static [u8]>>,
-    records: Option<Table<'txn, &'static [u8], &'static [u8]>>,
+    records: Option<Table<'txn, &'static [u8], IndexEntry>>,
+    values: Option<Table<'txn, u64, &'static [u8]>>,
+    /// The next value-row sequence number (read from [`VALUES`] on first use).
+    next_value_seq: Option<u64>,
     providers: Option<Table<'txn, &'static [u8], &'static [u8]>>,
     provider_keys: Option<Table<'txn, &'static [u8], u32>>,
     local_provided: Option<Table<'txn, &'static [u8], ()>>,
@@ -74,6 +94,8 @@ impl<'txn> Tables<'txn> {
             txn,
             meta: None,
             records: None,
+            values: None,
+            next_value_seq: None,
             providers: None,
             provider_keys: None,
             local_provided: None,
@@ -91,6 +113,7 @@ impl<'txn> Tables<'txn> {
     pub(crate) fn create_all(&mut self) -> Result<(), StoreError> {
         self.meta()?;
         self.records()?;
+        self.values()?;
         self.providers()?;
         self.provider_keys()?;
         self.local_provided()?;
@@ -99,7 +122,8 @@ impl<'txn> Tables<'txn> {
     }
 
     lazy_table!(meta, META, &'static str, &'static [u8]);
-    lazy_table!(records, RECORDS, &'static [u8], &'static [u8]);
+    lazy_table!(records, RECORDS, &'static [u8], IndexEntry);
+    lazy_table!(values, VALUES, u64, &'static [u8]);
     lazy_table!(providers, PROVIDERS, &'static [u8], &'static [u8]);
     lazy_table!(provider_keys, PROVIDER_KEYS, &'static [u8], u32);
     lazy_table!(local_provided, LOCAL_PROVIDED, &'static [u8], ());
@@ -122,18 +146,61 @@ impl<'txn> Tables<'txn> {
         Ok(cur)
     }
 
-    /// Writes a value record (already encoded) whose previous version, if
-    /// any, is read from the table, and updates the expiry index to match.
-    pub(crate) fn replace_record(
+    /// Allocates a value-row sequence number above every existing row.
+    fn next_value_seq(&mut self) -> Result<u64, StoreError> {
+        let seq = match self.next_value_seq {
+            Some(s) => s,
+            None => match self.values()?.last()? {
+                Some((k, _)) => k.value().wrapping_add(1),
+                None => 0,
+            },
+        };
+        self.next_value_seq = Some(seq.wrapping_add(1));
+        Ok(seq)
+    }
+
+    /// The index entry of value record `key`: (row sequence number, expiry).
+    pub(crate) fn record_entry(&mut self, key: &[u8]) -> Result<Option<IndexEntry>, StoreError> {
+        Ok(self.records()?.get(key)?.map(|g| g.value()))
+    }
+
+    /// Reads the value record stored under `key` (expired or not).
+    pub(crate) fn read_record(
         &mut self,
         key: &[u8],
-        encoded: &[u8],
+        clock: Clock,
+    ) -> Result<Option<Record>, StoreError> {
+        self.records()?;
+        self.values()?;
+        match (&self.records, &self.values) {
+            (Some(index), Some(values)) => {
+                Ok(lookup_record(index, values, key, clock)?.map(|(r, _)| r))
+            }
+            _ => Err(StoreError::Storage("table not open".into())),
+        }
+    }
+
+    /// Writes a value record: a new value row, the index entry pointing to
+    /// it, and the expiry index; the previous row of the key (if any) is
+    /// removed in the same transaction, so rows never outlive their entry.
+    pub(crate) fn replace_record(
+        &mut self,
+        record: &Record,
         new_expiry: Option<u64>,
     ) -> Result<(), StoreError> {
-        let old_expiry = match self.records()?.insert(key, encoded)? {
-            // An undecodable old record has no index entry to replace
-            // (the sweep drops stale index entries).
-            Some(g) => codec::record_expiry(g.value()).ok().flatten(),
+        let key = record.key.as_ref();
+        let seq = self.next_value_seq()?;
+        let old = self
+            .records()?
+            .insert(key, (seq, new_expiry))?
+            .map(|g| g.value());
+        let row = codec::encode_value_row(record, new_expiry);
+        self.values()?.insert(seq, row.as_slice())?;
+        let old_expiry = match old {
+            Some((old_seq, old_expiry)) => {
+                self.values()?.remove(old_seq)?;
+                old_expiry
+            }
             None => None,
         };
         if old_expiry != new_expiry {
@@ -149,16 +216,15 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Removes a value record and its index entry. Returns whether it existed.
+    /// Removes a value record (index entry, value row and expiry entry).
+    /// Returns whether it existed.
     pub(crate) fn remove_record(&mut self, key: &[u8]) -> Result<bool, StoreError> {
-        let old = match self.records()?.remove(key)? {
-            Some(g) => codec::record_expiry(g.value()),
-            None => return Ok(false),
+        let Some((seq, expiry)) = self.records()?.remove(key)?.map(|g| g.value()) else {
+            return Ok(false);
         };
+        self.values()?.remove(seq)?;
         self.removed_records.push(key.to_vec());
-        // An undecodable record is removed anyway; its index entry (if any)
-        // is dropped by the sweep, which checks entries against their target.
-        if let Ok(Some(e)) = old {
+        if let Some(e) = expiry {
             self.expiry()?
                 .remove(codec::expiry_key(e, KIND_RECORD, key).as_slice())?;
         }
@@ -262,10 +328,7 @@ impl<'txn> Tables<'txn> {
             self.expiry()?.remove(ik.as_slice())?;
             // Only remove the target if this index entry is its current expiry.
             if kind == KIND_RECORD {
-                let current = match self.records()?.get(rest)? {
-                    Some(g) => codec::record_expiry(g.value()).ok().flatten(),
-                    None => None,
-                };
+                let current = self.record_entry(rest)?.and_then(|(_, e)| e);
                 if current == Some(e) && self.remove_record(rest)? {
                     removed += 1;
                 }
@@ -282,6 +345,43 @@ impl<'txn> Tables<'txn> {
             }
         }
         Ok(removed)
+    }
+}
+
+/// The value record stored under `key` (expired or not) and its expiry,
+/// read through any pair of readable index and value tables.
+pub(crate) fn lookup_record(
+    index: &impl ReadableTable<&'static [u8], IndexEntry>,
+    values: &impl ReadableTable<u64, &'static [u8]>,
+    key: &[u8],
+    clock: Clock,
+) -> Result<Option<(Record, Option<u64>)>, StoreError> {
+    let Some((seq, _)) = index.get(key)?.map(|g| g.value()) else {
+        return Ok(None);
+    };
+    match values.get(seq)? {
+        Some(row) => codec::decode_value_row(key, row.value(), clock).map(Some),
+        None => Err(StoreError::Decode(
+            "record index points to a missing value row".into(),
+        )),
+    }
+}
+
+/// Read-only handles on the record index and value tables of one read
+/// transaction (a snapshot reused by `get` between writes).
+pub(crate) struct RecordSnapshot {
+    pub(crate) index: ReadOnlyTable<&'static [u8], IndexEntry>,
+    pub(crate) values: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl RecordSnapshot {
+    /// Opens both tables in a fresh read transaction of `db`.
+    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+        let txn = db.begin_read()?;
+        Ok(RecordSnapshot {
+            index: txn.open_table(RECORDS)?,
+            values: txn.open_table(VALUES)?,
+        })
     }
 }
 

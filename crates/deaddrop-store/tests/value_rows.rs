@@ -1,0 +1,176 @@
+//! On-disk format 2: value records live in an append-only table of value
+//! rows plus a key index. Every row is referenced by exactly one index
+//! entry: replacing, removing or sweeping a record removes its old row in
+//! the same transaction, so the two tables always have the same length.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use common::{key, record};
+use deaddrop_store::{Durability, PersistentStore, StoreConfig};
+use libp2p::{PeerId, kad::store::RecordStore};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+const INDEX: TableDefinition<&[u8], (u64, Option<u64>)> =
+    TableDefinition::new("deaddrop_store_record_index");
+const VALUES: TableDefinition<u64, &[u8]> = TableDefinition::new("deaddrop_store_record_values");
+
+/// (index entries, value rows, distinct rows referenced by the index), read
+/// from the closed database file with redb directly.
+fn table_lengths(path: &Path) -> (u64, u64, u64) {
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let index = txn.open_table(INDEX).unwrap();
+    let values = txn.open_table(VALUES).unwrap();
+    let mut referenced = std::collections::BTreeSet::new();
+    for entry in index.iter().unwrap() {
+        let (_, v) = entry.unwrap();
+        let (seq, _) = v.value();
+        assert!(
+            values.get(seq).unwrap().is_some(),
+            "index entry without row"
+        );
+        referenced.insert(seq);
+    }
+    (
+        index.len().unwrap(),
+        values.len().unwrap(),
+        referenced.len() as u64,
+    )
+}
+
+fn churn(path: &Path, durability: Durability) {
+    let config = StoreConfig {
+        max_records: 1_000,
+        durability,
+        ..StoreConfig::default()
+    };
+    let local = PeerId::random();
+    let mut s = PersistentStore::open(path, local, config.clone()).unwrap();
+    for i in 0..100 {
+        s.put(record(i, 64)).unwrap();
+    }
+    s.flush().unwrap();
+    // Replacements of flushed keys (new value, and with an expiry).
+    for i in 0..50 {
+        let mut r = record(i, 80);
+        if i % 2 == 0 {
+            r.expires = Some(Instant::now() + Duration::from_millis(1500));
+        }
+        s.put(r).unwrap();
+    }
+    // Replacing a key several times before and after a flush.
+    for round in 0..3 {
+        s.put(record(60, 10 + round)).unwrap();
+        s.flush().unwrap();
+        s.put(record(61, 10 + round)).unwrap();
+    }
+    // Removals: flushed keys, a just-replaced key, an absent key.
+    for i in 70..80 {
+        assert!(s.remove_record(&key(i)));
+    }
+    assert!(s.remove_record(&key(61)));
+    assert!(!s.remove_record(&key(999)));
+    s.flush().unwrap();
+    // Sweeping the 25 expired replacements removes their rows too.
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_eq!(s.sweep_expired(1_000).unwrap(), 25);
+    s.flush().unwrap();
+    s.check_consistency().unwrap();
+    let records = s.stats().unwrap().records;
+    assert_eq!(records, 100 - 10 - 1 - 25);
+    assert_eq!(s.records().count() as u64, records);
+    drop(s);
+    let (index, values, referenced) = table_lengths(path);
+    assert_eq!(index, records);
+    assert_eq!(values, index, "value rows leaked or lost");
+    assert_eq!(referenced, index, "two index entries share a row");
+    // Reopened, the records read back with their latest values.
+    let s = PersistentStore::open(path, local, config).unwrap();
+    assert_eq!(s.get(&key(60)).unwrap().value.len(), 12);
+    assert_eq!(s.get(&key(1)).unwrap().value.len(), 80);
+    assert_eq!(s.get(&key(99)).unwrap().value.len(), 64);
+    assert!(s.get(&key(0)).is_none(), "expired and swept");
+    assert!(s.get(&key(75)).is_none(), "removed");
+    s.check_consistency().unwrap();
+}
+
+/// Helper trait so the test reads like the trait calls it makes.
+trait RemoveRecord {
+    fn remove_record(&mut self, k: &libp2p::kad::RecordKey) -> bool;
+}
+
+impl RemoveRecord for PersistentStore {
+    fn remove_record(&mut self, k: &libp2p::kad::RecordKey) -> bool {
+        self.try_remove(k).unwrap()
+    }
+}
+
+#[test]
+fn value_rows_match_index_entries_after_replacements_and_removals_immediate() {
+    let dir = tempfile::tempdir().unwrap();
+    churn(&dir.path().join("imm.redb"), Durability::Immediate);
+}
+
+#[test]
+fn value_rows_match_index_entries_after_replacements_and_removals_periodic() {
+    let dir = tempfile::tempdir().unwrap();
+    churn(
+        &dir.path().join("per.redb"),
+        Durability::Periodic {
+            interval: Duration::from_secs(3600),
+        },
+    );
+}
+
+#[test]
+fn value_rows_are_appended_with_growing_sequence_numbers() {
+    // New rows always go after every existing row (the cheap end of the
+    // B-tree), including after the newest row was removed and the store
+    // reopened: a removed row's number may be reused, a live one never.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seq.redb");
+    let local = PeerId::random();
+    let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    for i in 0..5 {
+        s.put(record(i, 8)).unwrap();
+    }
+    s.put(record(2, 9)).unwrap();
+    drop(s);
+    let seqs = |path: &Path| -> Vec<(Vec<u8>, u64)> {
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let index = txn.open_table(INDEX).unwrap();
+        index
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value().to_vec(), v.value().0)
+            })
+            .collect()
+    };
+    let before = seqs(&path);
+    let max_before = before.iter().map(|(_, s)| *s).max().unwrap();
+    let of = |all: &[(Vec<u8>, u64)], i: u32| {
+        all.iter()
+            .find(|(k, _)| k.as_slice() == key(i).as_ref())
+            .unwrap()
+            .1
+    };
+    assert_eq!(of(&before, 2), max_before, "the replacement got a new row");
+    let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    s.put(record(7, 8)).unwrap();
+    drop(s);
+    let after = seqs(&path);
+    assert!(of(&after, 7) > max_before);
+    for i in [0, 1, 3, 4] {
+        assert_eq!(of(&after, i), of(&before, i), "untouched rows stay");
+    }
+    assert_eq!(table_lengths(&path).1, 6);
+}
