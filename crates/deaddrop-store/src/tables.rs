@@ -28,10 +28,11 @@ pub(crate) type IndexEntry = (u64, Option<u64>);
 /// number of value records.
 pub(crate) const RECORDS: TableDefinition<&[u8], IndexEntry> =
     TableDefinition::new("deaddrop_store_record_index");
-/// Value rows, append-only: sequence number -> `[key_len u16][key][encoded record]`.
-/// Rows are keyed by a counter that only grows, so writing records appends
-/// to the right edge of the B-tree instead of rewriting random leaves; every
-/// row is referenced by exactly one index entry (same length as [`RECORDS`]).
+/// Value rows: sequence number -> `[key_len u32][key][encoded record]`.
+/// A new key's row gets a number above every existing row, so new records
+/// are appended at the right edge of the B-tree instead of rewriting random
+/// leaves; a replacement overwrites its key's row. Every row is referenced
+/// by exactly one index entry (same length as [`RECORDS`]).
 pub(crate) const VALUES: TableDefinition<u64, &[u8]> =
     TableDefinition::new("deaddrop_store_record_values");
 /// Provider records: provider table key -> encoded provider value.
@@ -50,7 +51,7 @@ pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("dead
 pub(crate) const MAGIC: &[u8] = b"deaddrop-store";
 /// On-disk format version written by this build. Version 1 kept whole
 /// records in one key-ordered table; version 2 splits them into
-/// [`RECORDS`] (index) and [`VALUES`] (append-only rows). A file of another
+/// [`RECORDS`] (index) and [`VALUES`] (rows by sequence number). A file of another
 /// version is refused on open ([`StoreError::UnsupportedVersion`]).
 pub(crate) const VERSION: u32 = 2;
 
@@ -180,29 +181,26 @@ impl<'txn> Tables<'txn> {
         }
     }
 
-    /// Writes a value record: a new value row, the index entry pointing to
-    /// it, and the expiry index; the previous row of the key (if any) is
-    /// removed in the same transaction, so rows never outlive their entry.
+    /// Writes a value record and the expiry index. A new key gets a new row
+    /// (appended) and an index entry; an existing key's row is overwritten
+    /// in place, and its index entry rewritten only if the expiry changed.
     pub(crate) fn replace_record(
         &mut self,
         record: &Record,
         new_expiry: Option<u64>,
     ) -> Result<(), StoreError> {
         let key = record.key.as_ref();
-        let seq = self.next_value_seq()?;
-        let old = self
-            .records()?
-            .insert(key, (seq, new_expiry))?
-            .map(|g| g.value());
         let row = codec::encode_value_row(record, new_expiry);
-        self.values()?.insert(seq, row.as_slice())?;
-        let old_expiry = match old {
-            Some((old_seq, old_expiry)) => {
-                self.values()?.remove(old_seq)?;
-                old_expiry
-            }
-            None => None,
+        let old = self.record_entry(key)?;
+        let (seq, old_expiry) = match old {
+            // A replacement overwrites the key's row in place.
+            Some((seq, old_expiry)) => (seq, old_expiry),
+            None => (self.next_value_seq()?, None),
         };
+        if old != Some((seq, new_expiry)) {
+            self.records()?.insert(key, (seq, new_expiry))?;
+        }
+        self.values()?.insert(seq, row.as_slice())?;
         if old_expiry != new_expiry {
             if let Some(e) = old_expiry {
                 self.expiry()?

@@ -1,7 +1,8 @@
-//! On-disk format 2: value records live in an append-only table of value
-//! rows plus a key index. Every row is referenced by exactly one index
-//! entry: replacing, removing or sweeping a record removes its old row in
-//! the same transaction, so the two tables always have the same length.
+//! On-disk format 2: value records live in a table of value rows keyed by
+//! a growing sequence number (new keys append) plus a key index. Every row
+//! is referenced by exactly one index entry: a replacement overwrites its
+//! key's row, and removing or sweeping a record removes its row in the same
+//! transaction, so the two tables always have the same length.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -129,19 +130,14 @@ fn value_rows_match_index_entries_after_replacements_and_removals_periodic() {
 }
 
 #[test]
-fn value_rows_are_appended_with_growing_sequence_numbers() {
-    // New rows always go after every existing row (the cheap end of the
-    // B-tree), including after the newest row was removed and the store
-    // reopened: a removed row's number may be reused, a live one never.
+fn new_keys_append_rows_and_replacements_overwrite_their_row() {
+    // A new key's row goes after every existing row (the cheap end of the
+    // B-tree), also after the newest row was removed and the store
+    // reopened; a replacement overwrites its key's row in place (no new
+    // row, no orphan).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("seq.redb");
     let local = PeerId::random();
-    let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
-    for i in 0..5 {
-        s.put(record(i, 8)).unwrap();
-    }
-    s.put(record(2, 9)).unwrap();
-    drop(s);
     let seqs = |path: &Path| -> Vec<(Vec<u8>, u64)> {
         let db = redb::Database::create(path).unwrap();
         let txn = db.begin_read().unwrap();
@@ -155,22 +151,42 @@ fn value_rows_are_appended_with_growing_sequence_numbers() {
             })
             .collect()
     };
-    let before = seqs(&path);
-    let max_before = before.iter().map(|(_, s)| *s).max().unwrap();
     let of = |all: &[(Vec<u8>, u64)], i: u32| {
         all.iter()
             .find(|(k, _)| k.as_slice() == key(i).as_ref())
-            .unwrap()
-            .1
+            .map(|(_, s)| *s)
     };
-    assert_eq!(of(&before, 2), max_before, "the replacement got a new row");
     let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    for i in 0..5 {
+        s.put(record(i, 8)).unwrap();
+    }
+    drop(s);
+    let first = seqs(&path);
+    let mut numbers: Vec<u64> = (0..5).map(|i| of(&first, i).unwrap()).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "rows in arrival order"
+    );
+    let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    s.put(record(2, 9)).unwrap();
+    assert!(s.try_remove(&key(4)).unwrap());
+    drop(s);
+    let second = seqs(&path);
+    assert_eq!(of(&second, 2), of(&first, 2), "replaced in place");
+    assert_eq!(of(&second, 4), None);
+    assert_eq!(table_lengths(&path), (4, 4, 4));
+    let mut s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    assert_eq!(s.get(&key(2)).unwrap().value.len(), 9);
     s.put(record(7, 8)).unwrap();
     drop(s);
-    let after = seqs(&path);
-    assert!(of(&after, 7) > max_before);
-    for i in [0, 1, 3, 4] {
-        assert_eq!(of(&after, i), of(&before, i), "untouched rows stay");
+    let third = seqs(&path);
+    numbers.truncate(4);
+    assert!(
+        numbers.iter().all(|&n| of(&third, 7).unwrap() > n),
+        "a new row goes after every live row"
+    );
+    for i in 0..4 {
+        assert_eq!(of(&third, i), of(&first, i), "other rows stay");
     }
-    assert_eq!(table_lengths(&path).1, 6);
+    assert_eq!(table_lengths(&path), (5, 5, 5));
 }
