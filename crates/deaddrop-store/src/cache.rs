@@ -23,7 +23,7 @@ use std::{
     hash::{BuildHasher, RandomState},
 };
 
-use libp2p::kad::{Record, RecordKey};
+use libp2p::kad::Record;
 
 /// Slots per set: a key may live in any slot of its set.
 const WAYS: usize = 4;
@@ -134,14 +134,10 @@ impl RecordCache {
     }
 
     /// The cached record of `key`, marking it recently used.
-    pub(crate) fn get(&self, key: &RecordKey) -> Option<&Record> {
-        let (h, base) = self.set_of(key.as_ref())?;
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Record> {
+        let (h, base) = self.set_of(key)?;
         let slot = self.set_slots(base)?.iter().find(|slot| {
-            slot.tag.get() == h
-                && slot
-                    .record
-                    .get()
-                    .is_some_and(|r| r.key.as_ref() == key.as_ref())
+            slot.tag.get() == h && slot.record.get().is_some_and(|r| r.key.as_ref() == key)
         })?;
         slot.referenced.set(true);
         slot.record.get().map(|b| &**b)
@@ -270,6 +266,8 @@ impl RecordCache {
 
 #[cfg(test)]
 mod tests {
+    use libp2p::kad::RecordKey;
+
     use super::*;
 
     fn rec(i: u32, len: usize) -> Record {
@@ -280,13 +278,13 @@ mod tests {
     fn reads_fill_and_writes_replace() {
         let mut c = RecordCache::new(64, 1 << 20);
         let k = RecordKey::new(&1u32.to_be_bytes());
-        assert!(c.get(&k).is_none());
+        assert!(c.get(k.as_ref()).is_none());
         assert!(matches!(c.offer(rec(1, 10)), Cow::Borrowed(r) if r.value.len() == 10));
-        assert_eq!(c.get(&k).map(|r| r.value.len()), Some(10));
+        assert_eq!(c.get(k.as_ref()).map(|r| r.value.len()), Some(10));
         c.insert(rec(1, 20));
-        assert_eq!(c.get(&k).map(|r| r.value.len()), Some(20));
+        assert_eq!(c.get(k.as_ref()).map(|r| r.value.len()), Some(20));
         c.remove(k.as_ref());
-        assert!(c.get(&k).is_none());
+        assert!(c.get(k.as_ref()).is_none());
         assert_eq!(c.used_bytes(), 0);
     }
 
@@ -306,7 +304,7 @@ mod tests {
             c.insert(rec(i, 1000));
             assert!(c.used_bytes() <= budget);
         }
-        assert!(c.get(&RecordKey::new(&199u32.to_be_bytes())).is_some());
+        assert!(c.get(&199u32.to_be_bytes()).is_some());
     }
 
     #[test]
@@ -348,6 +346,6 @@ mod tests {
         assert!(matches!(c.offer(rec(2, 1)), Cow::Owned(_)));
         let mut c = RecordCache::new(16, 0);
         c.insert(rec(1, 1));
-        assert!(c.get(&RecordKey::new(&1u32.to_be_bytes())).is_none());
+        assert!(c.get(&1u32.to_be_bytes()).is_none());
     }
 }

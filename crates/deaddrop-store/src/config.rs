@@ -86,7 +86,11 @@ pub struct StoreConfig {
     pub provider_retention: ProviderRetention,
     /// When changes are fsynced.
     pub durability: Durability,
-    /// Size of redb's page cache in bytes (default 16 MiB).
+    /// Size of redb's page cache in bytes (default 64 MiB; filled as pages
+    /// are read or written, not allocated up front). Half of it may hold
+    /// the pages a commit writes: a `Periodic` flush of up to 16 384
+    /// records of 1 KiB then fits without writing pages out and reading
+    /// them back during the transaction.
     pub cache_size_bytes: usize,
     /// Capacity, in records, of the record cache (default 262 144; 0
     /// disables it). The cache holds decoded records that were recently
@@ -116,7 +120,7 @@ impl Default for StoreConfig {
             max_provided_keys: 1024,
             provider_retention: ProviderRetention::default(),
             durability: Durability::default(),
-            cache_size_bytes: 16 * 1024 * 1024,
+            cache_size_bytes: 64 * 1024 * 1024,
             hot_cache_records: 262_144,
             record_cache_bytes: 128 * 1024 * 1024,
             records_batch: 256,

@@ -14,8 +14,8 @@ use crate::{
 };
 
 /// A record as currently stored (buffer applied), expired or not.
-struct Stored {
-    record: Option<Record>,
+struct Stored<'a> {
+    record: Option<Cow<'a, Record>>,
     /// What the database itself holds for the key.
     base: Base,
 }
@@ -98,9 +98,12 @@ impl PersistentStore {
     fn put_buffered(&mut self, r: Record, now: Instant) -> Result<(), PutError> {
         self.cache.maintain();
         let key = r.key.as_ref();
-        let mut stored = self.lookup(key)?;
-        self.check_validator(stored.record.as_ref(), &r, now)?;
-        if stored.record.is_none() && self.record_count()? >= self.config.max_records as u64 {
+        let (mut base, exists) = {
+            let stored = self.lookup(key)?;
+            self.check_validator(stored.record.as_deref(), &r, now)?;
+            (stored.base, stored.record.is_some())
+        };
+        if !exists && self.record_count()? >= self.config.max_records as u64 {
             // Sweeping goes through the database: it applies the buffer first,
             // after which the database holds no record for this key.
             let now_unix = self.clock.to_unix(now);
@@ -111,7 +114,7 @@ impl PersistentStore {
             if self.record_count()? >= self.config.max_records as u64 {
                 return Err(PutError::MaxRecords);
             }
-            stored.base = Base::Absent;
+            base = Base::Absent;
         }
         let expires_unix = r.expires.map(|t| self.clock.to_unix(t));
         self.cache.remove(key);
@@ -122,7 +125,7 @@ impl PersistentStore {
                 record: r,
                 expires_unix,
             },
-            stored.base,
+            base,
         );
         self.pending_changes += 1;
         Ok(())
@@ -130,15 +133,14 @@ impl PersistentStore {
 
     /// The record stored under `key` (buffer, then cache, then database),
     /// expired or not, and what the database holds.
-    fn lookup(&self, key: &[u8]) -> Result<Stored, StoreError> {
-        let k = RecordKey::new(&key);
+    fn lookup(&self, key: &[u8]) -> Result<Stored<'_>, StoreError> {
         let base_of = |r: &Record| Base::Present {
             has_expiry: r.expires.is_some(),
         };
         if let Some(change) = self.buffer.get(key) {
             // The entry keeps its own base; the value here is unused.
             let record = match change {
-                Change::Put { record, .. } => Some(record.clone()),
+                Change::Put { record, .. } => Some(Cow::Borrowed(record)),
                 Change::Removed => None,
             };
             return Ok(Stored {
@@ -146,11 +148,11 @@ impl PersistentStore {
                 base: Base::Absent,
             });
         }
-        let record = match self.cache.get(&k) {
-            Some(r) => Some(r.clone()),
-            None => self.read_base(&k)?,
+        let record = match self.cache.get(key) {
+            Some(r) => Some(Cow::Borrowed(r)),
+            None => self.read_base(key)?.map(Cow::Owned),
         };
-        let base = record.as_ref().map_or(Base::Absent, base_of);
+        let base = record.as_deref().map_or(Base::Absent, base_of);
         Ok(Stored { record, base })
     }
 
@@ -169,8 +171,7 @@ impl PersistentStore {
 
     /// Reads `k` from the database (expired or not), through the reusable
     /// read snapshot when no write transaction is open.
-    fn read_base(&self, k: &RecordKey) -> Result<Option<Record>, StoreError> {
-        let key = k.as_ref();
+    fn read_base(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
         let found = match &self.pending {
             Some(txn) => lookup_record(
                 &txn.open_table(RECORDS)?,
@@ -206,10 +207,10 @@ impl PersistentStore {
                 Change::Removed => None,
             });
         }
-        if let Some(r) = self.cache.get(k) {
+        if let Some(r) = self.cache.get(k.as_ref()) {
             return Ok(live(r).then_some(Cow::Borrowed(r)));
         }
-        let Some(r) = self.read_base(k)?.filter(live) else {
+        let Some(r) = self.read_base(k.as_ref())?.filter(live) else {
             return Ok(None);
         };
         Ok(Some(self.cache.offer(r)))
@@ -224,12 +225,15 @@ impl PersistentStore {
                 Ok((removed, removed))
             }),
             Durability::Periodic { interval } => {
-                let stored = self.lookup(k.as_ref())?;
-                if stored.record.is_none() {
-                    return Ok(false);
-                }
+                let base = match self.lookup(k.as_ref())? {
+                    Stored {
+                        record: Some(_),
+                        base,
+                    } => base,
+                    Stored { record: None, .. } => return Ok(false),
+                };
                 self.cache.remove(k.as_ref());
-                self.buffer.set(k.as_ref(), Change::Removed, stored.base);
+                self.buffer.set(k.as_ref(), Change::Removed, base);
                 self.pending_changes += 1;
                 self.flush_if_full(interval)?;
                 Ok(true)
