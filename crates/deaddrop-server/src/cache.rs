@@ -5,7 +5,11 @@
 //! its key until it expires, and nobody can replace a live value. Entries carry the value's
 //! expiry and are never served after it (the database's rule, to the millisecond). Only puts
 //! fill the cache; a miss reads the database. The oldest entries go first when the byte budget
-//! is spent.
+//! is spent. The budget counts each entry's bookkeeping as well as its value.
+//!
+//! The cache keeps its own copy of each value: a request body's `Bytes` can be a slice of the
+//! connection's read buffer, and holding the slice would pin that whole buffer (a 256-byte
+//! value kept several kilobytes alive, and the server kept faulting in fresh memory).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -17,6 +21,14 @@ use deaddrop::StorageKey;
 struct Entry {
     value: Bytes,
     expires_ms: u128,
+}
+
+/// What an entry costs beyond its value: the key twice (map and eviction queue), the entry,
+/// the value's handle and the table's slack, rounded up.
+const ENTRY_OVERHEAD: usize = 128;
+
+fn cost(value: &[u8]) -> usize {
+    value.len() + ENTRY_OVERHEAD
 }
 
 #[derive(Default)]
@@ -47,21 +59,19 @@ impl ValueCache {
         }
     }
 
-    /// Remembers a value just stored.
-    pub(crate) fn insert(&self, key: StorageKey, value: Bytes, expires_at: SystemTime) {
-        if value.len() > self.max_bytes / 8 {
+    /// Remembers (a copy of) a value just stored.
+    pub(crate) fn insert(&self, key: StorageKey, value: &[u8], expires_at: SystemTime) {
+        if cost(value) > self.max_bytes / 8 {
             return;
         }
+        let size = cost(value);
+        let entry = Entry {
+            value: Bytes::copy_from_slice(value),
+            expires_ms: unix_ms(expires_at),
+        };
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let size = value.len();
-        if let Some(old) = inner.map.insert(
-            key,
-            Entry {
-                value,
-                expires_ms: unix_ms(expires_at),
-            },
-        ) {
-            inner.bytes -= old.value.len();
+        if let Some(old) = inner.map.insert(key, entry) {
+            inner.bytes -= cost(&old.value);
         } else {
             inner.order.push_back(key);
         }
@@ -72,7 +82,7 @@ impl ValueCache {
                 break;
             };
             if let Some(gone) = inner.map.remove(&oldest) {
-                inner.bytes -= gone.value.len();
+                inner.bytes -= cost(&gone.value);
             }
         }
     }
@@ -86,7 +96,7 @@ impl ValueCache {
             return Some(entry.value.clone());
         }
         if let Some(gone) = inner.map.remove(key) {
-            inner.bytes -= gone.value.len();
+            inner.bytes -= cost(&gone.value);
         }
         None
     }
@@ -105,12 +115,12 @@ mod tests {
 
     #[test]
     fn serves_live_values_and_forgets_expired_ones() {
-        let cache = ValueCache::new(1024);
+        let cache = ValueCache::new(4096);
         let later = SystemTime::now() + Duration::from_secs(60);
-        cache.insert(key(1), Bytes::from_static(b"one"), later);
+        cache.insert(key(1), b"one", later);
         assert_eq!(cache.get(&key(1)).unwrap(), Bytes::from_static(b"one"));
         assert!(cache.get(&key(2)).is_none());
-        cache.insert(key(3), Bytes::from_static(b"old"), SystemTime::now());
+        cache.insert(key(3), b"old", SystemTime::now());
         assert!(
             cache.get(&key(3)).is_none(),
             "never served at or after its expiry"
@@ -119,16 +129,33 @@ mod tests {
 
     #[test]
     fn evicts_oldest_beyond_the_byte_budget() {
-        let cache = ValueCache::new(80);
+        // Room for eight entries of ten bytes and their bookkeeping.
+        let budget = 8 * cost(&[0; 10]);
+        let cache = ValueCache::new(budget);
         let later = SystemTime::now() + Duration::from_secs(60);
         for n in 0..10 {
-            cache.insert(key(n), Bytes::from(vec![n; 10]), later);
+            cache.insert(key(n), &[n; 10], later);
         }
         assert!(cache.get(&key(0)).is_none());
         assert!(cache.get(&key(1)).is_none());
         assert!(cache.get(&key(9)).is_some());
         assert!(cache.get(&key(2)).is_some());
         let inner = cache.inner.lock().unwrap();
-        assert!(inner.bytes <= 80);
+        assert!(inner.bytes <= budget);
+    }
+
+    #[test]
+    fn keeps_its_own_copy_not_the_request_buffer() {
+        // A body is often a slice of a larger read buffer; the cache must not pin the buffer.
+        let buffer = Bytes::from(vec![7u8; 64 * 1024]);
+        let body = buffer.slice(100..356);
+        drop(buffer);
+        let cache = ValueCache::new(1 << 20);
+        cache.insert(key(1), &body, SystemTime::now() + Duration::from_secs(60));
+        assert!(
+            body.is_unique(),
+            "the cache still references the read buffer"
+        );
+        assert_eq!(cache.get(&key(1)).unwrap(), body);
     }
 }

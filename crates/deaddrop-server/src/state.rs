@@ -127,7 +127,7 @@ impl AppState {
             .await
         {
             Ok(PutOutcome::Stored) => {
-                self.inner.cache.insert(key, sealed, expires_at);
+                self.inner.cache.insert(key, &sealed, expires_at);
                 Ok(Stored {
                     ttl,
                     expires_at,
