@@ -200,7 +200,11 @@ impl<'txn> Tables<'txn> {
         if old != Some((seq, new_expiry)) {
             self.records()?.insert(key, (seq, new_expiry))?;
         }
-        self.values()?.insert(seq, row.as_slice())?;
+        let overwritten = self.values()?.insert(seq, row.as_slice())?;
+        if old.is_some() {
+            check_row_owner(overwritten.as_ref().map(|g| g.value()), key)?;
+        }
+        drop(overwritten);
         if old_expiry != new_expiry {
             if let Some(e) = old_expiry {
                 self.expiry()?
@@ -220,7 +224,9 @@ impl<'txn> Tables<'txn> {
         let Some((seq, expiry)) = self.records()?.remove(key)?.map(|g| g.value()) else {
             return Ok(false);
         };
-        self.values()?.remove(seq)?;
+        let removed = self.values()?.remove(seq)?;
+        check_row_owner(removed.as_ref().map(|g| g.value()), key)?;
+        drop(removed);
         self.removed_records.push(key.to_vec());
         if let Some(e) = expiry {
             self.expiry()?
@@ -343,6 +349,22 @@ impl<'txn> Tables<'txn> {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Checks that the value row an index entry of `key` pointed to (and that
+/// was just overwritten or removed) belonged to `key`. A mismatch means a
+/// damaged file; the error aborts the transaction, so the other key's row
+/// is not lost.
+fn check_row_owner(row: Option<&[u8]>, key: &[u8]) -> Result<(), StoreError> {
+    match row.map(codec::split_value_row) {
+        Some(Ok((owner, _))) if owner == key => Ok(()),
+        Some(_) => Err(StoreError::Decode(
+            "record index points to another key's value row".into(),
+        )),
+        None => Err(StoreError::Decode(
+            "record index points to a missing value row".into(),
+        )),
     }
 }
 

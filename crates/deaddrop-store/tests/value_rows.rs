@@ -190,3 +190,51 @@ fn new_keys_append_rows_and_replacements_overwrite_their_row() {
     }
     assert_eq!(table_lengths(&path), (5, 5, 5));
 }
+
+#[test]
+fn an_index_entry_pointing_at_a_wrong_or_missing_row_is_reported_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.redb");
+    let local = PeerId::random();
+    let config = StoreConfig {
+        hot_cache_records: 0,
+        ..StoreConfig::default()
+    };
+    let mut s = PersistentStore::open(&path, local, config.clone()).unwrap();
+    for i in 0..3 {
+        s.put(record(i, 16)).unwrap();
+    }
+    drop(s);
+    // Point key 0's entry at key 1's row, and key 2's at a row that does not exist.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut index = txn.open_table(INDEX).unwrap();
+            let row_of_1 = index.get(key(1).as_ref()).unwrap().unwrap().value();
+            index.insert(key(0).as_ref(), row_of_1).unwrap();
+            index.insert(key(2).as_ref(), (u64::MAX, None)).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let mut s = PersistentStore::open(&path, local, config).unwrap();
+    assert!(s.check_consistency().is_err());
+    // A replacement of key 0 reads its stored record first (validator,
+    // limits), finds the row belongs to key 1 and fails: key 1's row is not
+    // overwritten.
+    assert!(s.try_put(record(0, 5)).is_err());
+    // Removing key 0 would delete key 1's row: refused, nothing changes.
+    assert!(s.try_remove(&key(0)).is_err());
+    assert!(s.try_remove(&key(2)).is_err());
+    assert_eq!(s.stats().unwrap().records, 3);
+    // Neither key 0 (would be key 1's value) nor key 2 is returned; key 1 is intact.
+    assert!(s.try_get(&key(0)).is_err());
+    assert!(s.try_get(&key(2)).is_err());
+    assert!(s.get(&key(0)).is_none());
+    assert_eq!(s.get(&key(1)).unwrap().value, record(1, 16).value);
+    assert_eq!(
+        s.records().count(),
+        1,
+        "records() skips the damaged entries"
+    );
+}
