@@ -10,6 +10,7 @@ mod config;
 mod consistency;
 mod error;
 mod kad_impl;
+mod migrate;
 mod open;
 mod providers;
 mod records;

@@ -13,6 +13,7 @@ use crate::{
     codec,
     config::StoreConfig,
     error::StoreError,
+    migrate,
     tables::{MAGIC, META, Tables, VERSION},
 };
 
@@ -96,6 +97,7 @@ fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), Store
     let read = db.begin_read()?;
     let names: Vec<String> = read.list_tables()?.map(|h| h.name().to_owned()).collect();
     let fresh = names.is_empty();
+    let mut from_v1 = false;
     if !fresh {
         if !names.iter().any(|n| n == META.name()) {
             return Err(foreign("no deaddrop-store metadata table"));
@@ -112,7 +114,9 @@ fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), Store
             .and_then(|g| <[u8; 4]>::try_from(g.value()).ok())
             .map(u32::from_be_bytes)
             .ok_or_else(|| foreign("metadata has no version"))?;
-        if version != VERSION {
+        if version == 1 {
+            from_v1 = true;
+        } else if version != VERSION {
             return Err(StoreError::UnsupportedVersion {
                 path: path.to_owned(),
                 found: version,
@@ -121,6 +125,9 @@ fn init_or_check(db: &Database, path: &Path, local: &PeerId) -> Result<(), Store
         }
     }
     drop(read);
+    if from_v1 {
+        migrate::from_v1(db, path)?;
+    }
     // Create any missing table (and the metadata on a fresh file).
     let txn = db.begin_write()?;
     {

@@ -51,8 +51,9 @@ pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("dead
 pub(crate) const MAGIC: &[u8] = b"deaddrop-store";
 /// On-disk format version written by this build. Version 1 kept whole
 /// records in one key-ordered table; version 2 splits them into
-/// [`RECORDS`] (index) and [`VALUES`] (rows by sequence number). A file of another
-/// version is refused on open ([`StoreError::UnsupportedVersion`]).
+/// [`RECORDS`] (index) and [`VALUES`] (rows by sequence number). A version-1
+/// file is migrated on open (see `migrate`); any other version is refused
+/// ([`StoreError::UnsupportedVersion`]).
 pub(crate) const VERSION: u32 = 2;
 
 /// The tables of one write transaction, each opened on first use (every

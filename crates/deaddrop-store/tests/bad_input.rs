@@ -271,61 +271,6 @@ fn newer_format_versions_are_refused() {
 }
 
 #[test]
-fn version_1_files_are_refused_with_a_clear_error() {
-    // A file in the version-1 layout (whole records in one key-ordered
-    // table) must not be misread by the version-2 code.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v1.redb");
-    {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn
-                .open_table(redb::TableDefinition::<&str, &[u8]>::new(
-                    "deaddrop_store_meta",
-                ))
-                .unwrap();
-            meta.insert("magic", b"deaddrop-store".as_slice()).unwrap();
-            meta.insert("version", 1u32.to_be_bytes().as_slice())
-                .unwrap();
-            let mut records = txn
-                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(
-                    "deaddrop_store_records",
-                ))
-                .unwrap();
-            records
-                .insert(b"key".as_slice(), [1u8, 0, 7, 7].as_slice())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let err = PersistentStore::open(&path, PeerId::random(), StoreConfig::default()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::UnsupportedVersion {
-                found: 1,
-                supported: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    let message = err.to_string();
-    assert!(message.contains("version 1"), "{message}");
-    assert!(message.contains("empty file"), "says what to do: {message}");
-    // The file is left as it was.
-    let db = redb::Database::create(&path).unwrap();
-    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
-    let t = txn
-        .open_table(redb::TableDefinition::<&[u8], &[u8]>::new(
-            "deaddrop_store_records",
-        ))
-        .unwrap();
-    assert_eq!(redb::ReadableTableMetadata::len(&t).unwrap(), 1);
-}
-
-#[test]
 fn second_open_of_the_same_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dht.redb");

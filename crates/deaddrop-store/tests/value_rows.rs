@@ -2,7 +2,8 @@
 //! a growing sequence number (new keys append) plus a key index. Every row
 //! is referenced by exactly one index entry: a replacement overwrites its
 //! key's row, and removing or sweeping a record removes its row in the same
-//! transaction, so the two tables always have the same length.
+//! transaction, so the two tables always have the same length. A format-1
+//! file is migrated on open.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -237,4 +238,103 @@ fn an_index_entry_pointing_at_a_wrong_or_missing_row_is_reported_not_misread() {
         1,
         "records() skips the damaged entries"
     );
+}
+
+/// Format 1's record encoding: `[1][flags][expires u64]?[publisher_len u8, publisher]?[value]`.
+fn v1_encoded(value: &[u8], expires_unix: Option<u64>, publisher: Option<&PeerId>) -> Vec<u8> {
+    let mut out = vec![1u8, 0];
+    if let Some(e) = expires_unix {
+        out[1] |= 2;
+        out.extend_from_slice(&e.to_be_bytes());
+    }
+    if let Some(p) = publisher {
+        out[1] |= 1;
+        let b = p.to_bytes();
+        out.push(b.len() as u8);
+        out.extend_from_slice(&b);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+#[test]
+fn a_format_1_database_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.redb");
+    let local = PeerId::random();
+    let publisher = PeerId::random();
+    let in_an_hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let expiry_nanos = in_an_hour
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    // The format-1 layout, written with redb directly: metadata, one
+    // key-ordered record table, the expiry index (same in both formats).
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn
+                .open_table(TableDefinition::<&str, &[u8]>::new("deaddrop_store_meta"))
+                .unwrap();
+            meta.insert("magic", b"deaddrop-store".as_slice()).unwrap();
+            meta.insert("version", 1u32.to_be_bytes().as_slice())
+                .unwrap();
+            let mut records = txn
+                .open_table(TableDefinition::<&[u8], &[u8]>::new(
+                    "deaddrop_store_records",
+                ))
+                .unwrap();
+            let rows = [
+                (key(1), v1_encoded(b"plain", None, None)),
+                (key(2), v1_encoded(b"expiring", Some(expiry_nanos), None)),
+                (key(3), v1_encoded(b"published", None, Some(&publisher))),
+                (key(4), vec![9, 9, 9]), // undecodable: dropped
+            ];
+            for (k, v) in &rows {
+                records.insert(k.as_ref(), v.as_slice()).unwrap();
+            }
+            let mut expiry = txn
+                .open_table(TableDefinition::<&[u8], ()>::new("deaddrop_store_expiry"))
+                .unwrap();
+            let mut ek = expiry_nanos.to_be_bytes().to_vec();
+            ek.push(0);
+            ek.extend_from_slice(key(2).as_ref());
+            expiry.insert(ek.as_slice(), ()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    assert_eq!(s.get(&key(1)).unwrap().value, b"plain");
+    let expiring = s.get(&key(2)).unwrap();
+    assert_eq!(expiring.value, b"expiring");
+    let left = expiring.expires.unwrap() - Instant::now();
+    assert!(left > Duration::from_secs(3000) && left <= Duration::from_secs(3600));
+    assert_eq!(s.get(&key(3)).unwrap().publisher, Some(publisher));
+    assert!(s.get(&key(4)).is_none());
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.records, stats.with_expiry), (3, 1));
+    assert_eq!(s.records().count(), 3);
+    s.check_consistency().unwrap();
+    drop(s);
+    // The old table is gone, the new ones agree, and a second open does
+    // not migrate again.
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|h| redb::TableHandle::name(&h).to_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n == "deaddrop_store_records"),
+            "{names:?}"
+        );
+    }
+    assert_eq!(table_lengths(&path), (3, 3, 3));
+    let s = PersistentStore::open(&path, local, StoreConfig::default()).unwrap();
+    assert_eq!(s.stats().unwrap().records, 3);
+    assert_eq!(s.get(&key(1)).unwrap().value, b"plain");
+    s.check_consistency().unwrap();
 }
