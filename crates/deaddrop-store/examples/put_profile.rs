@@ -1,7 +1,8 @@
 //! Where the time of a Periodic `put` goes: fills a store with N records of
 //! 1 KiB, then writes `puts` records over 20k keys (as the `put` benchmark
 //! does) and splits the wall time between puts that only entered the write
-//! buffer and puts that flushed it. Run with:
+//! buffer and puts that flushed it. With `INSERTS=1` every put is a new
+//! key instead. Run with:
 //!
 //! ```text
 //! cargo run --release -p deaddrop-store --example put_profile -- 100000 60000 [dir]
@@ -40,7 +41,7 @@ fn main() {
     let dir = tempfile::tempdir_in(args.next().unwrap_or_else(|| ".".into())).unwrap();
     let path = dir.path().join("profile.redb");
     let config = StoreConfig {
-        max_records: (n + 30_000) as usize,
+        max_records: (n + puts + 30_000) as usize,
         durability: Durability::Periodic {
             interval: Duration::from_secs(1),
         },
@@ -60,12 +61,14 @@ fn main() {
     }
     println!("fill {n}: {:.1} s", started.elapsed().as_secs_f64());
     let mut s = PersistentStore::open(&path, local, config).unwrap();
-    let batch: Vec<Record> = (0..20_000).map(|i| record(2, i)).collect();
+    let inserts = std::env::var("INSERTS").is_ok_and(|v| v == "1");
+    let cycle = if inserts { puts.max(1) } else { 20_000 };
+    let batch: Vec<Record> = (0..cycle).map(|i| record(2, i)).collect();
     let (mut buffered, mut flushing) = (Duration::ZERO, Duration::ZERO);
     let (mut nb, mut nf) = (0u64, 0u64);
     let all = Instant::now();
     for i in 0..puts {
-        let r = batch[(i % 20_000) as usize].clone();
+        let r = batch[(i % cycle) as usize].clone();
         let before = s.pending_changes();
         let t = Instant::now();
         s.put(r).unwrap();
