@@ -202,8 +202,15 @@ impl<'txn> Tables<'txn> {
             self.records()?.insert(key, (seq, new_expiry))?;
         }
         let overwritten = self.values()?.insert(seq, row.as_slice())?;
-        if old.is_some() {
-            check_row_owner(overwritten.as_ref().map(|g| g.value()), key)?;
+        match (&old, &overwritten) {
+            (Some(_), _) => check_row_owner(overwritten.as_ref().map(|g| g.value()), key)?,
+            // A new row number is above every row: nothing to overwrite.
+            (None, Some(_)) => {
+                return Err(StoreError::Decode(
+                    "a new value row number is already in use".into(),
+                ));
+            }
+            (None, None) => {}
         }
         drop(overwritten);
         if old_expiry != new_expiry {
