@@ -16,9 +16,14 @@ use clap::{Parser, Subcommand};
 use deaddrop_server::cli::ServeArgs;
 use deaddrop_server::{Server, shutdown_signal};
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+mod clients;
+mod pacer;
+
+use clients::{Http1, Reply, Resp};
+use pacer::Pacer;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -63,6 +68,11 @@ struct BenchArgs {
     /// The redis-server program (skip Redis with --no-redis).
     #[arg(long, default_value = "redis-server")]
     redis_server: PathBuf,
+    /// Offered load in requests per second, spread over the connections (an open loop:
+    /// latency counts from when each request was due). Without it each connection sends its
+    /// next request as soon as the previous one is answered (a closed loop at full speed).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Do not measure Redis.
     #[arg(long)]
     no_redis: bool,
@@ -82,6 +92,8 @@ struct Point {
     target: &'static str,
     op: &'static str,
     connections: usize,
+    /// Requests per second offered (open loop), or none (closed loop).
+    offered_rps: Option<f64>,
     requests: usize,
     errors: usize,
     rps: f64,
@@ -200,121 +212,7 @@ async fn spawn_redis(program: &Path, dir: &Path) -> AnyResult<(Child, SocketAddr
     }
 }
 
-/// A minimal RESP2 client: one connection, one command at a time.
-struct Resp {
-    reader: BufReader<TcpStream>,
-}
-
-#[derive(Debug, PartialEq)]
-enum Reply {
-    Ok,
-    Nil,
-    Bulk(Vec<u8>),
-    Other,
-}
-
-impl Resp {
-    async fn connect(addr: SocketAddr) -> AnyResult<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Resp {
-            reader: BufReader::new(stream),
-        })
-    }
-
-    async fn command(&mut self, args: &[&[u8]]) -> AnyResult<Reply> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&out).await?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await?;
-        let line = line.trim_end();
-        match line.as_bytes().first() {
-            Some(b'+') => Ok(Reply::Ok),
-            Some(b'-') => Err(format!("redis error: {line}").into()),
-            Some(b'$') => {
-                let len: i64 = line[1..].parse()?;
-                if len < 0 {
-                    return Ok(Reply::Nil);
-                }
-                let mut data = vec![0u8; usize::try_from(len)? + 2];
-                self.reader.read_exact(&mut data).await?;
-                data.truncate(data.len() - 2);
-                Ok(Reply::Bulk(data))
-            }
-            Some(_) => Ok(Reply::Other),
-            None => Err("redis closed the connection".into()),
-        }
-    }
-}
-
 /// A fresh random 32-byte key (an ARID's bytes are 32 random bytes).
-/// A minimal HTTP/1.1 keep-alive client: one connection, one request at a time (the
-/// counterpart of the minimal RESP client, so that client overhead is alike on both sides).
-struct Http1 {
-    reader: BufReader<TcpStream>,
-    host: String,
-}
-
-impl Http1 {
-    async fn connect(url: &str) -> AnyResult<Self> {
-        let host = url
-            .strip_prefix("http://")
-            .ok_or("only http:// URLs")?
-            .to_owned();
-        let stream = TcpStream::connect(host.as_str()).await?;
-        stream.set_nodelay(true)?;
-        Ok(Http1 {
-            reader: BufReader::new(stream),
-            host,
-        })
-    }
-
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> AnyResult<(u16, Vec<u8>)> {
-        let mut out = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n\r\n",
-            self.host,
-            body.len()
-        )
-        .into_bytes();
-        out.extend_from_slice(body);
-        self.reader.get_mut().write_all(&out).await?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .ok_or("no status line")?
-            .parse()?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line).await?;
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
-            }
-        }
-        let mut data = vec![0u8; length];
-        self.reader.read_exact(&mut data).await?;
-        Ok((status, data))
-    }
-}
-
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     key.copy_from_slice(deaddrop::ARID::new().data());
@@ -357,6 +255,7 @@ where
         target,
         op,
         connections,
+        offered_rps: None,
         requests: latencies.len(),
         errors,
         rps: latencies.len() as f64 / elapsed,
@@ -379,13 +278,14 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         .pool_max_idle_per_host(256)
         .build()?;
     let seconds = args.seconds;
+    let rate = args.rate;
     let value = Arc::new(vec![0x5au8; args.value_size]);
     let mut points = Vec::new();
     let mut stored: Vec<Arc<Vec<String>>> = Vec::new();
 
     for &c in &args.connections {
         let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let point = drive("deaddrop-v2", "put", c, seconds, |_| {
+        let point = drive("deaddrop-v2", "put", c, seconds, |i| {
             let (url, value, keys) = (url.clone(), value.clone(), keys.clone());
             async move {
                 let mut lat = Vec::new();
@@ -394,9 +294,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                     return (1, lat);
                 };
                 let end = Instant::now() + Duration::from_secs_f64(seconds);
+                let mut pacer = Pacer::new(rate, c, i);
                 while Instant::now() < end {
                     let key = hex::encode(random_key());
-                    let t = Instant::now();
+                    let t = pacer.next().await;
                     let ok = conn
                         .request("PUT", &format!("/v2/drops/{key}"), &value)
                         .await
@@ -415,7 +316,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
             }
         })
         .await;
-        points.push(point);
+        points.push(Point {
+            offered_rps: rate,
+            ..point
+        });
         let keys = Arc::new(keys.lock().map(|k| k.clone()).unwrap_or_default());
         stored.push(keys);
     }
@@ -431,10 +335,11 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                     return (1, lat);
                 };
                 let end = Instant::now() + Duration::from_secs_f64(seconds);
+                let mut pacer = Pacer::new(rate, c, i);
                 let mut n = i * 7919;
                 while Instant::now() < end && !keys.is_empty() {
                     n = (n + 104_729) % keys.len();
-                    let t = Instant::now();
+                    let t = pacer.next().await;
                     let ok = matches!(
                         conn.request("GET", &format!("/v2/drops/{}", keys[n]), &[])
                             .await,
@@ -447,7 +352,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
             }
         })
         .await;
-        points.push(point);
+        points.push(Point {
+            offered_rps: rate,
+            ..point
+        });
     }
     let wakeup = wakeups(&http, &url, args.wakeups, value.clone()).await;
     let _ = server.start_kill();
@@ -458,7 +366,7 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         let mut redis_keys: Vec<Vec<u8>> = Vec::new();
         for &c in &args.connections {
             let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
-            let point = drive("redis", "put", c, seconds, |_| {
+            let point = drive("redis", "put", c, seconds, |i| {
                 let (value, keys) = (value.clone(), keys.clone());
                 async move {
                     let mut lat = Vec::new();
@@ -467,9 +375,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                         return (1, lat);
                     };
                     let end = Instant::now() + Duration::from_secs_f64(seconds);
+                    let mut pacer = Pacer::new(rate, c, i);
                     while Instant::now() < end {
                         let key = hex::encode(random_key()).into_bytes();
-                        let t = Instant::now();
+                        let t = pacer.next().await;
                         let r = conn
                             .command(&[b"SET", &key, &value, b"NX", b"EX", b"86400"])
                             .await;
@@ -486,7 +395,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                 }
             })
             .await;
-            points.push(point);
+            points.push(Point {
+                offered_rps: rate,
+                ..point
+            });
             redis_keys.extend(keys.lock().map(|k| k.clone()).unwrap_or_default());
         }
         let redis_keys = Arc::new(redis_keys);
@@ -500,10 +412,11 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                         return (1, lat);
                     };
                     let end = Instant::now() + Duration::from_secs_f64(seconds);
+                    let mut pacer = Pacer::new(rate, c, i);
                     let mut n = i * 7919;
                     while Instant::now() < end && !keys.is_empty() {
                         n = (n + 104_729) % keys.len();
-                        let t = Instant::now();
+                        let t = pacer.next().await;
                         let r = conn.command(&[b"GET", &keys[n]]).await;
                         lat.push(t.elapsed());
                         errors += usize::from(!matches!(r, Ok(Reply::Bulk(_))));
@@ -512,7 +425,10 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
                 }
             })
             .await;
-            points.push(point);
+            points.push(Point {
+                offered_rps: rate,
+                ..point
+            });
         }
         let _ = redis.start_kill();
         let _ = redis.wait().await;
@@ -568,13 +484,16 @@ async fn wakeups(http: &reqwest::Client, url: &str, samples: usize, value: Arc<V
 
 fn print_table(summary: &Summary) {
     println!(
-        "{:<12} {:<4} {:>5} {:>9} {:>7} {:>10} {:>9} {:>9}",
-        "target", "op", "conns", "requests", "errors", "req/s", "p50 ms", "p99 ms"
+        "{:<12} {:<4} {:>5} {:>8} {:>9} {:>7} {:>10} {:>9} {:>9}",
+        "target", "op", "conns", "offered", "requests", "errors", "req/s", "p50 ms", "p99 ms"
     );
     for p in &summary.points {
+        let offered = p
+            .offered_rps
+            .map_or_else(|| "max".to_owned(), |r| format!("{r:.0}"));
         println!(
-            "{:<12} {:<4} {:>5} {:>9} {:>7} {:>10.0} {:>9.3} {:>9.3}",
-            p.target, p.op, p.connections, p.requests, p.errors, p.rps, p.p50_ms, p.p99_ms
+            "{:<12} {:<4} {:>5} {:>8} {:>9} {:>7} {:>10.0} {:>9.3} {:>9.3}",
+            p.target, p.op, p.connections, offered, p.requests, p.errors, p.rps, p.p50_ms, p.p99_ms
         );
     }
     let w = &summary.wakeup;
