@@ -264,6 +264,45 @@ where
     }
 }
 
+/// One connection's run: connects, then sends `request(conn, n)` (n = 0, 1, 2, ...) paced by
+/// `rate` until `seconds` have passed or `request` has nothing to send (`None`); returns the
+/// failures and every request's latency. A connection that cannot connect counts one failure.
+async fn run_connection<C>(
+    connect: impl std::future::Future<Output = AnyResult<C>>,
+    rate: Option<f64>,
+    connections: usize,
+    index: usize,
+    seconds: f64,
+    mut request: impl AsyncFnMut(&mut C, usize) -> Option<bool>,
+) -> (usize, Vec<Duration>) {
+    let mut latencies = Vec::new();
+    let Ok(mut conn) = connect.await else {
+        return (1, latencies);
+    };
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut pacer = Pacer::new(rate, connections, index);
+    let mut errors = 0;
+    let mut n = 0;
+    while Instant::now() < end {
+        let started = pacer.next().await;
+        let Some(ok) = request(&mut conn, n).await else {
+            break;
+        };
+        latencies.push(started.elapsed());
+        errors += usize::from(!ok);
+        n += 1;
+    }
+    (errors, latencies)
+}
+
+/// The `n`th key connection `index` reads: a stride through `keys`, a different start for
+/// each connection. `None` when there are no keys (the put phase stored nothing).
+fn spread<T>(keys: &[T], index: usize, n: usize) -> Option<&T> {
+    let start = index.wrapping_mul(7919);
+    let at = start.wrapping_add(n.wrapping_add(1).wrapping_mul(104_729));
+    keys.get(at.checked_rem(keys.len())?)
+}
+
 async fn bench(args: BenchArgs) -> AnyResult<()> {
     let temp = tempfile::tempdir()?;
     let dir = args
@@ -287,33 +326,23 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
         let point = drive("deaddrop-v2", "put", c, seconds, |i| {
             let (url, value, keys) = (url.clone(), value.clone(), keys.clone());
-            async move {
-                let mut lat = Vec::new();
-                let mut errors = 0;
-                let Ok(mut conn) = Http1::connect(&url).await else {
-                    return (1, lat);
-                };
-                let end = Instant::now() + Duration::from_secs_f64(seconds);
-                let mut pacer = Pacer::new(rate, c, i);
-                while Instant::now() < end {
+            let conn = async move { Http1::connect(&url).await };
+            run_connection(
+                conn,
+                rate,
+                c,
+                i,
+                seconds,
+                async move |conn: &mut Http1, _| {
                     let key = hex::encode(random_key());
-                    let t = pacer.next().await;
-                    let ok = conn
-                        .request("PUT", &format!("/v2/drops/{key}"), &value)
-                        .await
-                        .map(|(status, _)| status == 201)
-                        .unwrap_or(false);
-                    lat.push(t.elapsed());
-                    if ok {
-                        if let Ok(mut k) = keys.lock() {
-                            k.push(key);
-                        }
-                    } else {
-                        errors += 1;
+                    let path = format!("/v2/drops/{key}");
+                    let ok = matches!(conn.request("PUT", &path, &value).await, Ok((201, _)));
+                    if ok && let Ok(mut k) = keys.lock() {
+                        k.push(key);
                     }
-                }
-                (errors, lat)
-            }
+                    Some(ok)
+                },
+            )
         })
         .await;
         points.push(Point {
@@ -328,28 +357,21 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
     for &c in &args.connections {
         let point = drive("deaddrop-v2", "get", c, seconds, |i| {
             let (url, keys) = (url.clone(), all_keys.clone());
-            async move {
-                let mut lat = Vec::new();
-                let mut errors = 0;
-                let Ok(mut conn) = Http1::connect(&url).await else {
-                    return (1, lat);
-                };
-                let end = Instant::now() + Duration::from_secs_f64(seconds);
-                let mut pacer = Pacer::new(rate, c, i);
-                let mut n = i * 7919;
-                while Instant::now() < end && !keys.is_empty() {
-                    n = (n + 104_729) % keys.len();
-                    let t = pacer.next().await;
-                    let ok = matches!(
-                        conn.request("GET", &format!("/v2/drops/{}", keys[n]), &[])
-                            .await,
+            let conn = async move { Http1::connect(&url).await };
+            run_connection(
+                conn,
+                rate,
+                c,
+                i,
+                seconds,
+                async move |conn: &mut Http1, n| {
+                    let path = format!("/v2/drops/{}", spread(&keys, i, n)?);
+                    Some(matches!(
+                        conn.request("GET", &path, &[]).await,
                         Ok((200, _))
-                    );
-                    lat.push(t.elapsed());
-                    errors += usize::from(!ok);
-                }
-                (errors, lat)
-            }
+                    ))
+                },
+            )
         })
         .await;
         points.push(Point {
@@ -368,31 +390,23 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
             let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
             let point = drive("redis", "put", c, seconds, |i| {
                 let (value, keys) = (value.clone(), keys.clone());
-                async move {
-                    let mut lat = Vec::new();
-                    let mut errors = 0;
-                    let Ok(mut conn) = Resp::connect(addr).await else {
-                        return (1, lat);
-                    };
-                    let end = Instant::now() + Duration::from_secs_f64(seconds);
-                    let mut pacer = Pacer::new(rate, c, i);
-                    while Instant::now() < end {
+                let conn = Resp::connect(addr);
+                run_connection(
+                    conn,
+                    rate,
+                    c,
+                    i,
+                    seconds,
+                    async move |conn: &mut Resp, _| {
                         let key = hex::encode(random_key()).into_bytes();
-                        let t = pacer.next().await;
-                        let r = conn
-                            .command(&[b"SET", &key, &value, b"NX", b"EX", b"86400"])
-                            .await;
-                        lat.push(t.elapsed());
-                        if matches!(r, Ok(Reply::Ok)) {
-                            if let Ok(mut k) = keys.lock() {
-                                k.push(key);
-                            }
-                        } else {
-                            errors += 1;
+                        let set: [&[u8]; 6] = [b"SET", &key, &value, b"NX", b"EX", b"86400"];
+                        let ok = matches!(conn.command(&set).await, Ok(Reply::Ok));
+                        if ok && let Ok(mut k) = keys.lock() {
+                            k.push(key);
                         }
-                    }
-                    (errors, lat)
-                }
+                        Some(ok)
+                    },
+                )
             })
             .await;
             points.push(Point {
@@ -405,24 +419,18 @@ async fn bench(args: BenchArgs) -> AnyResult<()> {
         for &c in &args.connections {
             let point = drive("redis", "get", c, seconds, |i| {
                 let keys = redis_keys.clone();
-                async move {
-                    let mut lat = Vec::new();
-                    let mut errors = 0;
-                    let Ok(mut conn) = Resp::connect(addr).await else {
-                        return (1, lat);
-                    };
-                    let end = Instant::now() + Duration::from_secs_f64(seconds);
-                    let mut pacer = Pacer::new(rate, c, i);
-                    let mut n = i * 7919;
-                    while Instant::now() < end && !keys.is_empty() {
-                        n = (n + 104_729) % keys.len();
-                        let t = pacer.next().await;
-                        let r = conn.command(&[b"GET", &keys[n]]).await;
-                        lat.push(t.elapsed());
-                        errors += usize::from(!matches!(r, Ok(Reply::Bulk(_))));
-                    }
-                    (errors, lat)
-                }
+                let conn = Resp::connect(addr);
+                run_connection(
+                    conn,
+                    rate,
+                    c,
+                    i,
+                    seconds,
+                    async move |conn: &mut Resp, n| {
+                        let get: [&[u8]; 2] = [b"GET", spread(&keys, i, n)?];
+                        Some(matches!(conn.command(&get).await, Ok(Reply::Bulk(_))))
+                    },
+                )
             })
             .await;
             points.push(Point {
