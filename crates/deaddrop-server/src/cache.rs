@@ -61,10 +61,10 @@ impl ValueCache {
 
     /// Remembers (a copy of) a value just stored.
     pub(crate) fn insert(&self, key: StorageKey, value: &[u8], expires_at: SystemTime) {
-        if cost(value) > self.max_bytes / 8 {
+        let size = cost(value);
+        if size > self.max_bytes / 8 {
             return;
         }
-        let size = cost(value);
         let entry = Entry {
             value: Bytes::copy_from_slice(value),
             expires_ms: unix_ms(expires_at),

@@ -10,7 +10,7 @@ use crate::{
     codec,
     error::StoreError,
     store::{PersistentStore, with_read_txn},
-    tables::{RECORDS, VALUES},
+    tables::{RECORDS, VALUES, missing_value_row},
 };
 
 /// Iterator returned by [`RecordStore::records`](libp2p::kad::store::RecordStore::records).
@@ -76,9 +76,7 @@ impl<'a> RecordsIter<'a> {
                 let (key, slot) = &mut from_db[pos];
                 let decoded = match values.get(seq)? {
                     Some(row) => codec::decode_value_row(key, row.value(), store.clock),
-                    None => Err(StoreError::Decode(
-                        "record index points to a missing value row".into(),
-                    )),
+                    None => Err(missing_value_row()),
                 };
                 match decoded {
                     Ok((r, _)) => *slot = Some(r),

@@ -370,10 +370,13 @@ fn check_row_owner(row: Option<&[u8]>, key: &[u8]) -> Result<(), StoreError> {
         Some(_) => Err(StoreError::Decode(
             "record index points to another key's value row".into(),
         )),
-        None => Err(StoreError::Decode(
-            "record index points to a missing value row".into(),
-        )),
+        None => Err(missing_value_row()),
     }
+}
+
+/// The error for an index entry whose value row is gone (a damaged file).
+pub(crate) fn missing_value_row() -> StoreError {
+    StoreError::Decode("record index points to a missing value row".into())
 }
 
 /// The value record stored under `key` (expired or not) and its expiry,
@@ -389,9 +392,7 @@ pub(crate) fn lookup_record(
     };
     match values.get(seq)? {
         Some(row) => codec::decode_value_row(key, row.value(), clock).map(Some),
-        None => Err(StoreError::Decode(
-            "record index points to a missing value row".into(),
-        )),
+        None => Err(missing_value_row()),
     }
 }
 
